@@ -1,0 +1,1 @@
+"""Data: manifests, the synthetic role-play scenes, tokenization and the DataModule."""

@@ -1,0 +1,55 @@
+"""The batch that flows from the data loader to the model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+
+import torch
+
+
+@dataclass
+class Batch:
+    """One mini-batch. A modality that is not part of the run is ``None``, never zero-filled.
+
+    Attributes:
+        label: ``[B]`` long class indices.
+        image: ``[B, 3, H, W]`` float, normalized.
+        text_ids: ``[B, T]`` long token ids, padded with the tokenizer's pad id.
+        text_mask: ``[B, T]`` bool, True on real tokens.
+        audio: ``[B, 1, S]`` float waveform.
+    """
+
+    label: torch.Tensor
+    image: torch.Tensor | None = None
+    text_ids: torch.Tensor | None = None
+    text_mask: torch.Tensor | None = None
+    audio: torch.Tensor | None = None
+
+    @property
+    def modalities(self) -> tuple[str, ...]:
+        """Names of the modalities present, in the canonical order."""
+        present = []
+        if self.image is not None:
+            present.append("image")
+        if self.text_ids is not None:
+            present.append("text")
+        if self.audio is not None:
+            present.append("audio")
+        return tuple(present)
+
+    def __len__(self) -> int:
+        return self.label.shape[0]
+
+    def _map(self, fn) -> Batch:
+        return replace(
+            self,
+            **{f.name: fn(v) for f in fields(self) if (v := getattr(self, f.name)) is not None},
+        )
+
+    def to(self, device: torch.device | str, non_blocking: bool = False) -> Batch:
+        """Move every tensor; Lightning calls this to place the batch on the model's device."""
+        return self._map(lambda t: t.to(device, non_blocking=non_blocking))
+
+    def pin_memory(self) -> Batch:
+        """Called by ``DataLoader(pin_memory=True)`` for custom batch types."""
+        return self._map(lambda t: t.pin_memory())

@@ -1,0 +1,1 @@
+"""Models: encoders, fusions, the classifier they form and its LightningModule."""

@@ -1,0 +1,1 @@
+"""Fusions: interchangeable modules from ``dict[str, ModalityFeatures]`` to one ``[B, D_out]``."""

@@ -1,0 +1,152 @@
+"""The LightningModule: loss, optimisation and metrics around a :class:`FusionClassifier`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from functools import partial
+from typing import Any
+
+import lightning as L
+import torch
+from torch import nn
+from torchmetrics import MaxMetric, MetricCollection
+from torchmetrics.classification import (
+    MulticlassAccuracy,
+    MulticlassF1Score,
+    MulticlassPrecision,
+    MulticlassRecall,
+)
+
+from rolefusion.data.batch import Batch
+from rolefusion.models.classifier import FusionClassifier
+from rolefusion.models.fusion.base import Fusion
+
+
+def classification_metrics(num_classes: int, average: str) -> MetricCollection:
+    """Accuracy (over examples) and ``average``-averaged precision, recall and F1."""
+    return MetricCollection(
+        {
+            "acc": MulticlassAccuracy(num_classes, average="micro"),
+            "precision": MulticlassPrecision(num_classes, average=average),
+            "recall": MulticlassRecall(num_classes, average=average),
+            "f1": MulticlassF1Score(num_classes, average=average),
+        }
+    )
+
+
+class RoleFusionModule(L.LightningModule):
+    """Trains a fusion classifier with cross-entropy and tracks metrics per split.
+
+    Args:
+        fusion: partial ``(modalities, dim) -> Fusion`` (``conf/model/fusion``).
+        image_encoder: partial ``(dim) -> nn.Module``, or None to leave images out.
+        text_encoder: partial ``(dim, vocab_size, pad_id) -> nn.Module``, or None.
+        optimizer: partial ``(params) -> Optimizer`` (``conf/optimizer``).
+        scheduler: partial ``(optimizer) -> LRScheduler`` stepped each epoch, or None.
+        class_names: the classes, in label-index order (from the data).
+        vocab_size, pad_id: of the tokenizer trained on the training split.
+        dim: the shared feature width of every encoder.
+        head_dropout: dropout before the classification head.
+        average: how precision, recall and F1 average over classes (``macro``, ``weighted``).
+    """
+
+    def __init__(
+        self,
+        fusion: Callable[..., Fusion],
+        image_encoder: Callable[..., nn.Module] | None,
+        text_encoder: Callable[..., nn.Module] | None,
+        optimizer: Callable[..., torch.optim.Optimizer],
+        class_names: Sequence[str],
+        vocab_size: int,
+        pad_id: int,
+        scheduler: Callable[..., torch.optim.lr_scheduler.LRScheduler] | None = None,
+        dim: int = 128,
+        head_dropout: float = 0.1,
+        average: str = "macro",
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters(
+            {
+                "class_names": list(class_names),
+                "vocab_size": vocab_size,
+                "pad_id": pad_id,
+                "dim": dim,
+                "head_dropout": head_dropout,
+                "average": average,
+            }
+        )
+        text_factory = (
+            partial(text_encoder, vocab_size=vocab_size, pad_id=pad_id) if text_encoder else None
+        )
+        self.net = FusionClassifier(
+            encoders={"image": image_encoder, "text": text_factory},
+            fusion=fusion,
+            num_classes=len(class_names),
+            dim=dim,
+            head_dropout=head_dropout,
+        )
+        self.optimizer_factory = optimizer
+        self.scheduler_factory = scheduler
+        self.loss = nn.CrossEntropyLoss()
+        metrics = classification_metrics(len(class_names), average)
+        self.train_metrics = metrics.clone(prefix="train/")
+        self.val_metrics = metrics.clone(prefix="val/")
+        self.test_metrics = metrics.clone(prefix="test/")
+        self.val_f1_best = MaxMetric()
+
+    def forward(self, batch: Batch) -> torch.Tensor:
+        return self.net(batch)
+
+    def _step(self, batch: Batch, metrics: MetricCollection, split: str) -> torch.Tensor:
+        logits = self(batch)
+        loss = self.loss(logits, batch.label)
+        metrics.update(logits, batch.label)
+        on_step = split == "train"
+        self.log(
+            f"{split}/loss",
+            loss,
+            on_step=on_step,
+            on_epoch=True,
+            prog_bar=True,
+            batch_size=len(batch),
+        )
+        return loss
+
+    def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
+        return self._step(batch, self.train_metrics, "train")
+
+    def on_train_epoch_end(self) -> None:
+        self.log_dict(self.train_metrics.compute())
+        self.train_metrics.reset()
+
+    def on_validation_epoch_start(self) -> None:
+        # Sanity-check batches must not count towards the first epoch's score.
+        self.val_metrics.reset()
+
+    def validation_step(self, batch: Batch, batch_idx: int) -> None:
+        self._step(batch, self.val_metrics, "val")
+
+    def on_validation_epoch_end(self) -> None:
+        scores = self.val_metrics.compute()
+        self.log_dict(scores, prog_bar=True)
+        if not self.trainer.sanity_checking:
+            self.val_f1_best.update(scores["val/f1"])
+            self.log("val/f1_best", self.val_f1_best.compute(), prog_bar=True)
+        self.val_metrics.reset()
+
+    def test_step(self, batch: Batch, batch_idx: int) -> None:
+        self._step(batch, self.test_metrics, "test")
+
+    def on_test_epoch_end(self) -> None:
+        self.log_dict(self.test_metrics.compute())
+        self.test_metrics.reset()
+
+    def configure_optimizers(self) -> Any:
+        optimizer = self.optimizer_factory(params=self.parameters())
+        if self.scheduler_factory is None:
+            return optimizer
+        scheduler = self.scheduler_factory(optimizer=optimizer)
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"},
+        }

@@ -1,0 +1,51 @@
+"""Shared fixtures: compose the real configs from conf/ with small, fast data."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig
+
+from rolefusion.config import register_configs
+
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+
+TINY_DATA = [
+    "data.source.num_train=64",
+    "data.source.num_val=32",
+    "data.source.num_test=32",
+    "data.source.image_size=32",
+    "data.batch_size=16",
+]
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One data cache for the whole session: each synthetic set is generated once."""
+    return tmp_path_factory.mktemp("data")
+
+
+def compose_config(root: Path, data_dir: Path, *overrides: str) -> DictConfig:
+    """Compose ``train.yaml`` as the command line would, writing under ``root``."""
+    register_configs()
+    paths = [
+        f"paths.root_dir={root}",
+        f"paths.data_dir={data_dir}",
+        f"paths.log_dir={root}/outputs",
+        f"paths.output_dir={root}/run",
+    ]
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return compose("train", overrides=[*paths, *TINY_DATA, *overrides])
+
+
+@pytest.fixture
+def compose_train(tmp_path: Path, data_dir: Path) -> Callable[..., DictConfig]:
+    """:func:`compose_config` into this test's ``tmp_path``, with tiny data by default."""
+
+    def _compose(*overrides: str, data: Path | None = None) -> DictConfig:
+        return compose_config(tmp_path, data or data_dir, *overrides)
+
+    return _compose

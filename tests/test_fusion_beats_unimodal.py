@@ -1,0 +1,57 @@
+"""The scientific core: on role-play scenes only fusion can reach the top.
+
+Each role is a (look, voice) pair shared so that an image or a text alone narrows it to
+``ambiguity`` = 2 candidates. With no label noise the ceilings are exact: 100% fused, 50%
+for either modality alone. Seeds are fixed and the margins are wide, so these tests fail
+when fusion is broken and do not pass by chance.
+"""
+
+from __future__ import annotations
+
+import pytest
+from conftest import compose_config
+
+from rolefusion.train import train
+
+SCIENCE_DATA = [
+    "data.source.num_train=1200",
+    "data.source.num_val=200",
+    "data.source.num_test=400",
+    "data.source.image_size=32",
+    "data.source.label_noise=0.0",
+    "data.batch_size=32",
+    "trainer.max_epochs=6",
+    "callbacks=none",
+    "logger=none",
+    "seed=0",
+]
+UNIMODAL_CEILING = 0.5
+# 400 test examples: one binomial standard deviation around 0.5 is 0.025.
+UNIMODAL_SLACK = 0.075
+
+
+@pytest.fixture(scope="module")
+def test_scores(tmp_path_factory, data_dir):
+    """Test metrics of each fusion and baseline, trained once for all the tests below."""
+    scores = {}
+    for fusion in ("channel", "sequence", "image_only", "text_only"):
+        root = tmp_path_factory.mktemp(fusion)
+        cfg = compose_config(root, data_dir, f"model/fusion={fusion}", *SCIENCE_DATA)
+        scores[fusion] = train(cfg)
+    return scores
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fusion", ["channel", "sequence"])
+def test_fusion_beats_both_unimodal_baselines_by_a_wide_margin(test_scores, fusion):
+    fused = test_scores[fusion]["test/f1"]
+    assert fused >= 0.85, f"{fusion} fusion reached only F1 {fused:.3f}"
+    for baseline in ("image_only", "text_only"):
+        assert fused >= test_scores[baseline]["test/f1"] + 0.25
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("baseline", ["image_only", "text_only"])
+def test_unimodal_baselines_stay_near_their_ceiling(test_scores, baseline):
+    accuracy = test_scores[baseline]["test/acc"]
+    assert UNIMODAL_CEILING - 2 * UNIMODAL_SLACK <= accuracy <= UNIMODAL_CEILING + UNIMODAL_SLACK

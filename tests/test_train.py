@@ -1,0 +1,128 @@
+"""`rolefusion-train` end to end: every fusion with every encoder, outputs, and config errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra.errors import ConfigCompositionException, MissingConfigException
+
+from conftest import TINY_DATA
+from rolefusion.config import ConfigError
+from rolefusion.train import train
+
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+FUSIONS = sorted(p.stem for p in (CONF_DIR / "model" / "fusion").glob("*.yaml"))
+IMAGE_ENCODERS = sorted(p.stem for p in (CONF_DIR / "model" / "image_encoder").glob("*.yaml"))
+TEXT_ENCODERS = sorted(p.stem for p in (CONF_DIR / "model" / "text_encoder").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("fusion", FUSIONS)
+@pytest.mark.parametrize("image_encoder", IMAGE_ENCODERS)
+@pytest.mark.parametrize("text_encoder", TEXT_ENCODERS)
+def test_every_fusion_and_encoder_trains(
+    compose_train, tmp_path, fusion, image_encoder, text_encoder
+):
+    cfg = compose_train(
+        f"model/fusion={fusion}",
+        f"model/image_encoder={image_encoder}",
+        f"model/text_encoder={text_encoder}",
+        "debug=fast",
+    )
+    metrics = train(cfg)
+    assert 0.0 <= metrics["test/f1"] <= 1.0
+    written = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert set(written["metrics"]) >= {"test/acc", "test/precision", "test/recall", "test/f1"}
+
+
+def test_run_directory_holds_config_checkpoints_tokenizer_and_metrics(compose_train, tmp_path):
+    cfg = compose_train("trainer.max_epochs=2", "logger=csv")
+    metrics = train(cfg)
+    run = tmp_path / "run"
+    assert (run / "config.yaml").is_file()
+    assert (run / "tokenizer.json").is_file()
+    assert len(json.loads((run / "classes.json").read_text())) == cfg.data.source.num_roles
+    assert (run / "checkpoints" / "last.ckpt").is_file()
+    written = json.loads((run / "metrics.json").read_text())
+    best = Path(written["best_checkpoint"])
+    assert best.is_file() and best.parent == run / "checkpoints"
+    assert written["metrics"]["test/f1"] == pytest.approx(metrics["test/f1"])
+    assert "val/f1_best" in written["metrics"]
+    assert (run / "csv" / "metrics.csv").is_file()
+
+
+def test_misspelt_key_is_rejected_before_any_data_is_generated(compose_train, tmp_path):
+    data = tmp_path / "fresh-data"
+    cfg = compose_train("+model.fusion.hiden=64", data=data)
+    with pytest.raises(ConfigError, match=r"model\.fusion\.hiden: .*did you mean 'hidden'"):
+        train(cfg)
+    assert not data.exists()
+
+
+def test_wrong_type_is_rejected_naming_the_key(compose_train, tmp_path):
+    data = tmp_path / "fresh-data"
+    cfg = compose_train("trainer.max_epochs=many", data=data)
+    with pytest.raises(ConfigError, match=r"^trainer\.max_epochs: expected .*'many'"):
+        train(cfg)
+    cfg = compose_train("data.source.image_size=large", data=data)
+    with pytest.raises(ConfigError, match=r"^data\.source\.image_size: expected int"):
+        train(cfg)
+    assert not data.exists()
+
+
+def test_misspelt_top_level_key_in_an_experiment_file_fails_at_composition(compose_train, tmp_path):
+    user_configs = tmp_path / "my_configs"
+    (user_configs / "experiment").mkdir(parents=True)
+    (user_configs / "experiment" / "typo.yaml").write_text("# @package _global_\nsed: 3\n")
+    with pytest.raises(ConfigCompositionException, match="sed"):
+        compose_train(f"hydra.searchpath=[file://{user_configs}]", "experiment=typo")
+
+
+def test_unknown_fusion_lists_the_valid_ones(compose_train):
+    with pytest.raises(MissingConfigException) as error:
+        compose_train("model/fusion=mystery")
+    for fusion in FUSIONS:
+        assert fusion in str(error.value)
+
+
+def test_command_line_runs_started_together_get_their_own_directories(tmp_path, data_dir):
+    command = [
+        sys.executable,
+        "-m",
+        "rolefusion.train",
+        "debug=fast",
+        f"paths.log_dir={tmp_path}/outputs",
+        f"paths.data_dir={data_dir}",
+        *TINY_DATA,
+    ]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    runs = [
+        subprocess.Popen(
+            command,
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    outputs = [run.communicate(timeout=300)[0] for run in runs]
+    assert all(run.returncode == 0 for run in runs), outputs
+    directories = sorted((tmp_path / "outputs" / "debug" / "runs").iterdir())
+    assert len(directories) == 2
+    for directory in directories:
+        assert (directory / "metrics.json").is_file()
+    assert all("test/f1" in output for output in outputs)
+
+
+@pytest.mark.parametrize(
+    "experiment", sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml"))
+)
+def test_every_experiment_config_runs(compose_train, experiment):
+    metrics = train(compose_train(f"experiment={experiment}", "debug=fast"))
+    assert "test/f1" in metrics
