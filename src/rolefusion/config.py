@@ -79,7 +79,8 @@ def _check_value(path: str, value: Any, annotation: Any) -> None:
     try:
         adapter.validate_python(value)
     except ValidationError:
-        shown = getattr(annotation, "__name__", None) or str(annotation).replace("typing.", "")
+        plain = isinstance(annotation, type)
+        shown = annotation.__name__ if plain else str(annotation).replace("typing.", "")
         raise ConfigError(
             f"{path}: expected {shown}, got {value!r} ({type(value).__name__})"
         ) from None
