@@ -92,7 +92,8 @@ def report(timing: dict, scores: dict, seeds: list[int], command: str) -> str:
             "",
             f"- wall time, median of {len(timing['wall_s'])}: **{timing['wall_s_median']:.0f} s** "
             f"(each: {walls} s)",
-            f"- peak memory (max RSS of the training process): **{timing['peak_rss_mib']:.0f} MiB**",
+            f"- peak memory (max RSS of the training process): "
+            f"**{timing['peak_rss_mib']:.0f} MiB**",
             "",
             "## Test scores of each fusion on the default data",
             "",

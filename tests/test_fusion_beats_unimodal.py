@@ -9,8 +9,8 @@ when fusion is broken and do not pass by chance.
 from __future__ import annotations
 
 import pytest
-from conftest import compose_config
 
+from conftest import compose_config
 from rolefusion.train import train
 
 SCIENCE_DATA = [
