@@ -21,11 +21,14 @@ class Fusion(nn.Module):
         view: which view of the features it reads: ``"tokens"``, ``"grid"`` or ``"pooled"``.
         min_modalities: fewer modalities than this is a configuration error.
         needs_image: whether it needs the image's spatial ``grid``.
+        produces_logits: True for fusions that decide per modality and combine the decisions
+            (late fusion): they take ``num_classes``, return class scores, and get no head.
     """
 
     view: ClassVar[str]
     min_modalities: ClassVar[int] = 2
     needs_image: ClassVar[bool] = False
+    produces_logits: ClassVar[bool] = False
 
     def __init__(self, modalities: Sequence[str], dim: int) -> None:
         super().__init__()
