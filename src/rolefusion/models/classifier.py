@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from functools import partial
 
 import torch
 from torch import nn
@@ -30,6 +31,9 @@ def _encoder_inputs(batch: Batch, modality: str) -> tuple[torch.Tensor, ...]:
 class FusionClassifier(nn.Module):
     """One encoder per modality the fusion consumes, the fusion, and a linear head.
 
+    A fusion that already returns class scores (``produces_logits``, e.g. late fusion) is given
+    ``num_classes`` and no head.
+
     Encoders are built only for the modalities the fusion reads, so a unimodal baseline
     carries no parameters (and spends no compute) for the modality it ignores.
 
@@ -51,11 +55,16 @@ class FusionClassifier(nn.Module):
     ) -> None:
         super().__init__()
         available = tuple(m for m in MODALITY_ORDER if encoders.get(m) is not None)
-        self.fusion = fusion(modalities=available, dim=dim)
+        fusion_class = fusion.func if isinstance(fusion, partial) else fusion
+        if getattr(fusion_class, "produces_logits", False):
+            self.fusion = fusion(modalities=available, dim=dim, num_classes=num_classes)
+            self.head = nn.Identity()
+        else:
+            self.fusion = fusion(modalities=available, dim=dim)
+            self.head = nn.Sequential(
+                nn.Dropout(head_dropout), nn.Linear(self.fusion.out_dim, num_classes)
+            )
         self.encoders = nn.ModuleDict({m: encoders[m](dim=dim) for m in self.fusion.modalities})
-        self.head = nn.Sequential(
-            nn.Dropout(head_dropout), nn.Linear(self.fusion.out_dim, num_classes)
-        )
 
     def encode(self, batch: Batch) -> dict[str, ModalityFeatures]:
         return {
