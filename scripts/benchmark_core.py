@@ -118,6 +118,9 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "core_benchmark.md")
     parser.add_argument("--work", type=Path, default=ROOT / "outputs" / "benchmark_core")
+    parser.add_argument(
+        "--timing-from", type=Path, help="reuse the `make train` timing of an earlier JSON report"
+    )
     args = parser.parse_args()
 
     subprocess.run(["make", "-s", "install"], cwd=ROOT, check=True)
@@ -127,7 +130,11 @@ def main() -> None:
          f"paths.log_dir={args.work}/warmup"],
         cwd=ROOT, check=True, capture_output=True,
     )  # fmt: skip
-    timing = time_make_train(args.work, args.repeats)
+    if args.timing_from:
+        timing = json.loads(args.timing_from.read_text())["make_train"]
+    else:
+        timing = time_make_train(args.work, args.repeats)
+        (args.work / "make_train.json").write_text(json.dumps({"make_train": timing}, indent=2))
     scores = fusion_scores(args.work, args.seeds)
     command = "python scripts/benchmark_core.py " + " ".join(sys.argv[1:])
     args.out.write_text(report(timing, scores, args.seeds, command.strip()))

@@ -20,6 +20,8 @@ from hydra.utils import get_object
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from pydantic import ConfigDict, TypeAdapter, ValidationError
 
+from rolefusion.models.features import MODALITY_ORDER
+
 RESERVED_KEYS = frozenset({"_target_", "_partial_", "_recursive_", "_convert_", "_args_"})
 RUN_ID = secrets.token_hex(3)
 """Drawn once per process: two runs started in the same second still get distinct directories."""
@@ -50,11 +52,29 @@ class TrainSchema:
     optimized_metric: str = "val/f1_best"
 
 
+def encoded_modalities(*, _root_: DictConfig) -> list[str]:
+    """The modalities the model has an encoder for (``model.<modality>_encoder`` not null).
+
+    The data config reads this (``${rf.encoded_modalities:}``), so choosing
+    ``model/audio_encoder=cnn1d`` is all it takes for the data to load audio too.
+    """
+    model = _root_.get("model") or {}
+    return [m for m in MODALITY_ORDER if model.get(f"{m}_encoder") is not None]
+
+
+RESOLVERS = {
+    "rf.run_id": lambda: RUN_ID,
+    "rf.encoded_modalities": encoded_modalities,
+    "rf.encodes": lambda modality, *, _root_: modality in encoded_modalities(_root_=_root_),
+}
+
+
 def register_configs() -> None:
-    """Make the schema and the ``rf.run_id`` resolver available to Hydra."""
+    """Make the schema and the ``rf.*`` resolvers available to Hydra."""
     ConfigStore.instance().store(name="train_schema", node=TrainSchema)
-    if not OmegaConf.has_resolver("rf.run_id"):
-        OmegaConf.register_new_resolver("rf.run_id", lambda: RUN_ID)
+    for name, resolver in RESOLVERS.items():
+        if not OmegaConf.has_resolver(name):
+            OmegaConf.register_new_resolver(name, resolver)
 
 
 def _suggest(key: str, valid: list[str]) -> str:

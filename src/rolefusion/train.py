@@ -16,6 +16,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from rolefusion.build import build_model, prepared_datamodule
 from rolefusion.config import check_targets, register_configs
 from rolefusion.run_summary import print_metrics_table, write_json_atomically
 
@@ -44,19 +45,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
     output_dir.mkdir(parents=True, exist_ok=True)
     (output_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
 
-    datamodule = instantiate(cfg.data)
-    datamodule.prepare_data()
-    datamodule.setup("fit")
+    datamodule = prepared_datamodule(cfg)
     datamodule.save(output_dir)
-    spec = datamodule.spec
-    model = instantiate(
-        cfg.model,
-        optimizer=instantiate(cfg.optimizer),
-        scheduler=instantiate(cfg.scheduler) if cfg.scheduler else None,
-        class_names=spec.class_names,
-        vocab_size=spec.vocab_size,
-        pad_id=spec.pad_id,
-    )
+    model = build_model(cfg, datamodule.spec)
     trainer: L.Trainer = instantiate(
         cfg.trainer,
         callbacks=_instantiate_all(cfg.callbacks),

@@ -16,13 +16,17 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision.io import ImageReadMode, decode_image
 from torchvision.transforms import v2
 
+from rolefusion.data.audio import read_wav
 from rolefusion.data.batch import Batch
 from rolefusion.data.manifest import ManifestError, Record, read_manifest
-from rolefusion.data.tokenizer import pad_id, train_word_tokenizer
+from rolefusion.data.tokenizer import TokenizerRecipe, pad_id
 
 log = logging.getLogger(__name__)
 
 SPLITS: tuple[str, ...] = ("train", "val", "test")
+
+
+MODALITIES: tuple[str, ...] = ("image", "text", "audio")
 
 
 class DataSource(Protocol):
@@ -72,7 +76,15 @@ class RoleFusionDataset(Dataset):
         item: dict[str, Any] = {"label": self.class_index[record.label], "text": record.text}
         if record.image is not None:
             item["image"] = self.image_transform(decode_image(str(record.image), ImageReadMode.RGB))
+        if record.audio is not None:
+            item["audio"] = read_wav(record.audio)
         return item
+
+
+def _pad_waveforms(waveforms: list[torch.Tensor]) -> torch.Tensor:
+    """``[1, S_i]`` clips -> ``[B, 1, max S_i]``, zero-padded at the end (silence)."""
+    length = max(w.shape[-1] for w in waveforms)
+    return torch.stack([torch.nn.functional.pad(w, (0, length - w.shape[-1])) for w in waveforms])
 
 
 class BatchCollator:
@@ -81,12 +93,15 @@ class BatchCollator:
     def __init__(self, tokenizer: Tokenizer, max_text_length: int) -> None:
         self.tokenizer = Tokenizer.from_str(tokenizer.to_str())
         self.tokenizer.enable_truncation(max_length=max_text_length)
-        self.tokenizer.enable_padding(pad_id=pad_id(tokenizer))
+        padding = pad_id(tokenizer)
+        self.tokenizer.enable_padding(pad_id=padding, pad_token=tokenizer.id_to_token(padding))
 
     def __call__(self, items: list[dict[str, Any]]) -> Batch:
         batch = Batch(label=torch.tensor([item["label"] for item in items], dtype=torch.long))
         if "image" in items[0]:
             batch.image = torch.stack([item["image"] for item in items])
+        if "audio" in items[0]:
+            batch.audio = _pad_waveforms([item["audio"] for item in items])
         if items[0]["text"] is not None:
             encodings = self.tokenizer.encode_batch([item["text"] for item in items])
             batch.text_ids = torch.tensor([e.ids for e in encodings], dtype=torch.long)
@@ -105,25 +120,25 @@ class RoleFusionDataModule(L.LightningDataModule):
         self,
         source: DataSource,
         modalities: Sequence[str] = ("image", "text"),
+        tokenizer: TokenizerRecipe | None = None,
         columns: Mapping[str, str] | None = None,
         image_size: int = 64,
         mean: Sequence[float] = (0.5, 0.5, 0.5),
         std: Sequence[float] = (0.5, 0.5, 0.5),
         max_text_length: int = 64,
-        vocab_size: int = 10000,
         batch_size: int = 64,
         num_workers: int = 0,
         pin_memory: bool = False,
     ) -> None:
         super().__init__()
-        unknown = set(modalities) - {"image", "text"}
+        unknown = set(modalities) - set(MODALITIES)
         if unknown:
-            raise ValueError(f"data.modalities: unknown {sorted(unknown)}; expected image, text")
+            raise ValueError(f"data.modalities: unknown {sorted(unknown)}; expected {MODALITIES}")
         self.source = source
-        self.modalities = tuple(modalities)
+        self.modalities = tuple(m for m in MODALITIES if m in modalities)
+        self.tokenizer_recipe = tokenizer or TokenizerRecipe()
         self.columns = dict(columns or {})
         self.max_text_length = max_text_length
-        self.vocab_size = vocab_size
         self.batch_size = batch_size
         self.num_workers = num_workers
         self.pin_memory = pin_memory
@@ -163,8 +178,7 @@ class RoleFusionDataModule(L.LightningDataModule):
                         field="label",
                     )
         if self.tokenizer is None:
-            texts = [r.text or "" for r in records["train"]]
-            self.tokenizer = train_word_tokenizer(texts, vocab_size=self.vocab_size)
+            self.tokenizer = self.tokenizer_recipe.build(r.text or "" for r in records["train"])
         self.datasets = {
             split: RoleFusionDataset(records[split], class_index, self.image_transform)
             for split in SPLITS

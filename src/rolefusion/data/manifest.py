@@ -12,8 +12,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-FIELDS: tuple[str, ...] = ("image", "text", "label")
-"""The fields rolefusion reads from each manifest line, whatever the columns are called."""
+FILE_FIELDS: tuple[str, ...] = ("image", "audio")
+"""Fields that hold a path, relative to the manifest's directory."""
 
 
 class ManifestError(ValueError):
@@ -34,6 +34,7 @@ class Record:
     label: str
     image: Path | None = None
     text: str | None = None
+    audio: Path | None = None
 
 
 def _rows(path: Path) -> Iterator[tuple[int, Mapping[str, object]]]:
@@ -69,7 +70,8 @@ def read_manifest(
         columns: which column holds each field, e.g. ``{"image": "img", "text": "text",
             "label": "label", "id": "id"}``. An ``id`` column is optional (the line number is
             used otherwise).
-        modalities: the fields besides ``label`` that must be present, e.g. ``("image", "text")``.
+        modalities: the fields besides ``label`` that must be present, e.g. ``("image", "text")``
+            (``audio`` too where the data has sound).
     """
     path = Path(path)
     if not path.is_file():
@@ -84,13 +86,13 @@ def read_manifest(
             if value is None or (isinstance(value, str) and field != "text" and not value.strip()):
                 raise ManifestError(path, number, f"missing column {column!r}", field=field)
             values[field] = value
-        image = values.get("image")
+        files = {f: path.parent / str(values[f]) for f in FILE_FIELDS if f in values}
         records.append(
             Record(
                 id=str(row.get(columns.get("id", "id"), f"{path.stem}-{number}")),
                 label=str(values["label"]),
-                image=path.parent / str(image) if image is not None else None,
                 text=str(values["text"]) if "text" in values else None,
+                **files,
             )
         )
     if not records:

@@ -43,6 +43,7 @@ class RoleFusionModule(L.LightningModule):
         text_encoder: partial ``(dim, vocab_size, pad_id) -> nn.Module``, or None.
         optimizer: partial ``(params) -> Optimizer`` (``conf/optimizer``).
         scheduler: partial ``(optimizer) -> LRScheduler`` stepped each epoch, or None.
+        audio_encoder: partial ``(dim) -> nn.Module``, or None (the default) to leave audio out.
         class_names: the classes, in label-index order (from the data).
         vocab_size, pad_id: of the tokenizer trained on the training split.
         dim: the shared feature width of every encoder.
@@ -60,6 +61,7 @@ class RoleFusionModule(L.LightningModule):
         vocab_size: int,
         pad_id: int,
         scheduler: Callable[..., torch.optim.lr_scheduler.LRScheduler] | None = None,
+        audio_encoder: Callable[..., nn.Module] | None = None,
         dim: int = 128,
         head_dropout: float = 0.1,
         average: str = "macro",
@@ -79,7 +81,7 @@ class RoleFusionModule(L.LightningModule):
             partial(text_encoder, vocab_size=vocab_size, pad_id=pad_id) if text_encoder else None
         )
         self.net = FusionClassifier(
-            encoders={"image": image_encoder, "text": text_factory},
+            encoders={"image": image_encoder, "text": text_factory, "audio": audio_encoder},
             fusion=fusion,
             num_classes=len(class_names),
             dim=dim,

@@ -1,0 +1,33 @@
+"""Build the data and the model from a composed config: shared by every command."""
+
+from __future__ import annotations
+
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+
+from rolefusion.data.datamodule import DataSpec, RoleFusionDataModule
+from rolefusion.models.module import RoleFusionModule
+
+
+def prepared_datamodule(cfg: DictConfig) -> RoleFusionDataModule:
+    """Instantiate ``cfg.data``, generate or check its files, and read the splits.
+
+    Set-up happens here rather than inside ``Trainer.fit`` because the model's shape (classes,
+    vocabulary) comes from the training split.
+    """
+    datamodule = instantiate(cfg.data)
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    return datamodule
+
+
+def build_model(cfg: DictConfig, spec: DataSpec) -> RoleFusionModule:
+    """Instantiate ``cfg.model`` with the optimizer, scheduler and what the data dictates."""
+    return instantiate(
+        cfg.model,
+        optimizer=instantiate(cfg.optimizer),
+        scheduler=instantiate(cfg.scheduler) if cfg.scheduler else None,
+        class_names=spec.class_names,
+        vocab_size=spec.vocab_size,
+        pad_id=spec.pad_id,
+    )

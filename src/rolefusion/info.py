@@ -1,0 +1,109 @@
+"""``rolefusion-info``: parameters and forward FLOPs per sample of each part of a model.
+
+Takes the same overrides as ``rolefusion-train`` and builds exactly what it would build, e.g.
+``rolefusion-info model/fusion=sequence model/text_encoder=transformer``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import hydra
+import torch
+from omegaconf import DictConfig
+from rich.console import Console
+from rich.table import Table
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from rolefusion.build import build_model, prepared_datamodule
+from rolefusion.config import check_targets, register_configs
+from rolefusion.data.batch import Batch
+from rolefusion.models.classifier import FusionClassifier
+from rolefusion.train import CONFIG_DIR
+
+register_configs()
+
+
+@dataclass(frozen=True)
+class PartCost:
+    """What one part of the model costs."""
+
+    part: str
+    module: str
+    parameters: int
+    trainable: int
+    flops_per_sample: float
+
+
+def _parts(net: FusionClassifier) -> dict[str, nn.Module]:
+    """Each encoder, the fusion and the head, by their attribute path in the classifier."""
+    parts = {f"encoders.{m}": encoder for m, encoder in net.encoders.items()}
+    return parts | {"fusion": net.fusion, "head": net.head}
+
+
+def measure(net: FusionClassifier, batch: Batch) -> list[PartCost]:
+    """Count each part's parameters, and its FLOPs in one eval-mode forward of ``batch``.
+
+    FLOPs are torch's flop counter's (matrix products and convolutions, each multiply-add
+    counted as 2); element-wise work and normalisation are not counted.
+    """
+    was_training = net.training
+    net.eval()
+    counter = FlopCounterMode(mods=net, display=False, depth=None)
+    with torch.no_grad(), counter:
+        net(batch)
+    net.train(was_training)
+    counts = counter.get_flop_counts()
+    costs = []
+    for path, module in _parts(net).items():
+        flops = sum(counts.get(f"{type(net).__name__}.{path}", {}).values())
+        costs.append(
+            PartCost(
+                part=path,
+                module=type(module).__name__,
+                parameters=sum(p.numel() for p in module.parameters()),
+                trainable=sum(p.numel() for p in module.parameters() if p.requires_grad),
+                flops_per_sample=flops / len(batch),
+            )
+        )
+    return costs
+
+
+def print_costs(costs: list[PartCost]) -> None:
+    table = Table(title="model cost per sample (forward)", title_justify="left")
+    for column in ("part", "module", "parameters", "trainable", "MFLOPs"):
+        table.add_column(column, justify="left" if column in {"part", "module"} else "right")
+    for cost in costs:
+        table.add_row(
+            cost.part, cost.module, f"{cost.parameters:,}", f"{cost.trainable:,}",
+            f"{cost.flops_per_sample / 1e6:,.2f}",
+        )  # fmt: skip
+    total = PartCost(
+        "total", "", *(sum(getattr(c, f) for c in costs) for f in ("parameters", "trainable")),
+        sum(c.flops_per_sample for c in costs),
+    )  # fmt: skip
+    table.add_section()
+    table.add_row(
+        total.part, "", f"{total.parameters:,}", f"{total.trainable:,}",
+        f"{total.flops_per_sample / 1e6:,.2f}",
+    )  # fmt: skip
+    Console().print(table)
+
+
+def model_costs(cfg: DictConfig) -> list[PartCost]:
+    """Build the configured data and model and measure one validation batch."""
+    check_targets(cfg)
+    datamodule = prepared_datamodule(cfg)
+    model = build_model(cfg, datamodule.spec)
+    batch = next(iter(datamodule.val_dataloader()))
+    return measure(model.net, batch)
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="info")
+def main(cfg: DictConfig) -> None:
+    print_costs(model_costs(cfg))
+
+
+if __name__ == "__main__":
+    main()
