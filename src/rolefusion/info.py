@@ -48,12 +48,17 @@ def measure(net: FusionClassifier, batch: Batch) -> list[PartCost]:
     FLOPs are torch's flop counter's (matrix products and convolutions, each multiply-add
     counted as 2); element-wise work and normalisation are not counted.
     """
-    was_training = net.training
+    was_training, fastpath = net.training, torch.backends.mha.get_fastpath_enabled()
     net.eval()
-    counter = FlopCounterMode(mods=net, display=False, depth=None)
-    with torch.no_grad(), counter:
-        net(batch)
-    net.train(was_training)
+    # The fused inference kernels of nn.TransformerEncoder are invisible to the flop counter.
+    torch.backends.mha.set_fastpath_enabled(False)
+    counter = FlopCounterMode(display=False, depth=None)
+    try:
+        with torch.no_grad(), counter:
+            net(batch)
+    finally:
+        torch.backends.mha.set_fastpath_enabled(fastpath)
+        net.train(was_training)
     counts = counter.get_flop_counts()
     costs = []
     for path, module in _parts(net).items():
@@ -70,14 +75,22 @@ def measure(net: FusionClassifier, batch: Batch) -> list[PartCost]:
     return costs
 
 
+def _si(value: float) -> str:
+    """``49020000 -> '49.0 M'``: FLOPs of parts that differ by orders of magnitude stay legible."""
+    for factor, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if value >= factor:
+            return f"{value / factor:.1f} {suffix}"
+    return f"{value:.0f}"
+
+
 def print_costs(costs: list[PartCost]) -> None:
     table = Table(title="model cost per sample (forward)", title_justify="left")
-    for column in ("part", "module", "parameters", "trainable", "MFLOPs"):
+    for column in ("part", "module", "parameters", "trainable", "FLOPs"):
         table.add_column(column, justify="left" if column in {"part", "module"} else "right")
     for cost in costs:
         table.add_row(
             cost.part, cost.module, f"{cost.parameters:,}", f"{cost.trainable:,}",
-            f"{cost.flops_per_sample / 1e6:,.2f}",
+            _si(cost.flops_per_sample),
         )  # fmt: skip
     total = PartCost(
         "total", "", *(sum(getattr(c, f) for c in costs) for f in ("parameters", "trainable")),
@@ -86,7 +99,7 @@ def print_costs(costs: list[PartCost]) -> None:
     table.add_section()
     table.add_row(
         total.part, "", f"{total.parameters:,}", f"{total.trainable:,}",
-        f"{total.flops_per_sample / 1e6:,.2f}",
+        _si(total.flops_per_sample),
     )  # fmt: skip
     Console().print(table)
 
