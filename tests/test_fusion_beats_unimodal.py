@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import compose_config
 from rolefusion.train import train
+
+from conftest import compose_config
 
 SCIENCE_DATA = [
     "data.source.num_train=1200",

@@ -6,9 +6,10 @@ import subprocess
 import sys
 
 import pytest
-from conftest import TINY_DATA
 
 from rolefusion.info import model_costs
+
+from conftest import TINY_DATA
 
 
 @pytest.mark.parametrize("text_encoder", ["lstm", "transformer"])

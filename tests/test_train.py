@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 from hydra.errors import ConfigCompositionException, MissingConfigException
 
-from conftest import TINY_DATA
 from rolefusion.config import ConfigError
 from rolefusion.train import train
+
+from conftest import TINY_DATA
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 FUSIONS = sorted(p.stem for p in (CONF_DIR / "model" / "fusion").glob("*.yaml"))
