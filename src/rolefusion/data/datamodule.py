@@ -63,10 +63,12 @@ class RoleFusionDataset(Dataset):
         records: Sequence[Record],
         class_index: Mapping[str, int],
         image_transform: v2.Transform,
+        sample_rate: int | None = None,
     ) -> None:
         self.records = records
         self.class_index = class_index
         self.image_transform = image_transform
+        self.sample_rate = sample_rate
 
     def __len__(self) -> int:
         return len(self.records)
@@ -77,7 +79,7 @@ class RoleFusionDataset(Dataset):
         if record.image is not None:
             item["image"] = self.image_transform(decode_image(str(record.image), ImageReadMode.RGB))
         if record.audio is not None:
-            item["audio"] = read_wav(record.audio)
+            item["audio"] = read_wav(record.audio, self.sample_rate)
         return item
 
 
@@ -126,6 +128,7 @@ class RoleFusionDataModule(L.LightningDataModule):
         mean: Sequence[float] = (0.5, 0.5, 0.5),
         std: Sequence[float] = (0.5, 0.5, 0.5),
         max_text_length: int = 64,
+        sample_rate: int | None = None,
         batch_size: int = 64,
         num_workers: int = 0,
         pin_memory: bool = False,
@@ -139,6 +142,7 @@ class RoleFusionDataModule(L.LightningDataModule):
         self.tokenizer_recipe = tokenizer or TokenizerRecipe()
         self.columns = dict(columns or {})
         self.max_text_length = max_text_length
+        self.sample_rate = sample_rate
         self.batch_size = batch_size
         self.num_workers = num_workers
         self.pin_memory = pin_memory
@@ -180,7 +184,9 @@ class RoleFusionDataModule(L.LightningDataModule):
         if self.tokenizer is None:
             self.tokenizer = self.tokenizer_recipe.build(r.text or "" for r in records["train"])
         self.datasets = {
-            split: RoleFusionDataset(records[split], class_index, self.image_transform)
+            split: RoleFusionDataset(
+                records[split], class_index, self.image_transform, self.sample_rate
+            )
             for split in SPLITS
         }
         log.info(

@@ -8,6 +8,12 @@ candidates, the text alone to ``ambiguity`` others, and only both together ident
 label noise ``p`` the best possible accuracies are known in closed form (:func:`ceilings`), so a
 fusion model can be judged against its ceiling rather than against a guess.
 
+With ``audio=True`` every example also gets a voice clip (a WAV file) whose *sound* (pitch
+register, timbre, rhythm) carries part of the role's identity: role ``r`` has sound
+``r % ambiguity`` and its look and voice come from the ring above over ``num_roles / ambiguity``
+base roles. Then every pair of modalities leaves ``ambiguity`` candidates and only all three
+identify the role, so three-way fusion is needed to beat every two-way subset.
+
 The set is written once, as PNG files plus JSONL manifests, and read back through the same
 manifest loader as every real data set. Every example is drawn from its own random stream seeded
 by ``(seed, split, index)``, so the files are byte-identical whatever process writes them.
@@ -29,6 +35,8 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
+
+from rolefusion.data.audio import write_wav
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +86,39 @@ class Voice:
     def words(self) -> tuple[str, ...]:
         """The voice-specific vocabulary: no other voice, template or filler uses these words."""
         return self.nouns + self.adjectives
+
+
+@dataclass(frozen=True)
+class Sound:
+    """What is heard (with ``audio=True``): a voiced clip's pitch register, timbre and rhythm.
+
+    The three are names into :data:`REGISTERS`, :data:`TIMBRES` and :data:`RHYTHMS`.
+    """
+
+    name: str
+    register: str
+    timbre: str
+    rhythm: str
+
+    @property
+    def pitch_hz(self) -> tuple[float, float]:
+        """The band the clip's fundamental frequency is drawn from."""
+        return REGISTERS[self.register]
+
+    @property
+    def harmonics(self) -> tuple[float, ...]:
+        """Amplitude of harmonics 1, 2, ... (the fundamental first)."""
+        return TIMBRES[self.timbre]
+
+    @property
+    def syllable_s(self) -> tuple[float, float]:
+        """Range of one syllable's duration, in seconds."""
+        return RHYTHMS[self.rhythm][0]
+
+    @property
+    def gap_s(self) -> tuple[float, float]:
+        """Range of the pause after a syllable, in seconds."""
+        return RHYTHMS[self.rhythm][1]
 
 
 # Costume colours are saturated hues; the first four (the default) and the first eight are spread
@@ -167,13 +208,52 @@ FILLER_WORDS: tuple[str, ...] = (
 
 MAX_FILLERS = 3
 
+REGISTERS: dict[str, tuple[float, float]] = {
+    "low": (85.0, 115.0),
+    "mid": (170.0, 230.0),
+    "high": (320.0, 420.0),
+}
+"""Fundamental-frequency bands in Hz; a clip's pitch is drawn uniformly from its band."""
+
+NUM_HARMONICS = 16
+TIMBRES: dict[str, tuple[float, ...]] = {
+    # relative amplitude of harmonic k = 1..16; harmonics at or above 0.45 * sample_rate are dropped
+    "bright": tuple(round(k**-0.8, 4) for k in range(1, NUM_HARMONICS + 1)),
+    "dark": tuple(round(k**-3.0, 4) for k in range(1, NUM_HARMONICS + 1)),
+    "hollow": tuple(round(k**-1.0, 4) if k % 2 else 0.0 for k in range(1, NUM_HARMONICS + 1)),
+    "nasal": tuple(
+        round(float(0.85 * np.exp(-(((k - 4) / 1.5) ** 2)) + 0.15 / k), 4)
+        for k in range(1, NUM_HARMONICS + 1)
+    ),
+    "pure": (1.0, 0.15, 0.05),
+}
+"""Harmonic amplitude profiles: the spectral envelope that makes a timbre."""
+
+RHYTHMS: dict[str, tuple[tuple[float, float], tuple[float, float]]] = {
+    # (syllable duration range, pause range), in seconds
+    "staccato": ((0.035, 0.06), (0.03, 0.06)),
+    "measured": ((0.07, 0.11), (0.05, 0.09)),
+    "legato": ((0.14, 0.22), (0.04, 0.08)),
+}
+"""Syllable pulse patterns: many short syllables, or few long ones."""
+
+SOUNDS: tuple[Sound, ...] = (
+    Sound("growl", "low", "bright", "legato"),
+    Sound("chirp", "high", "pure", "staccato"),
+    Sound("hum", "mid", "dark", "legato"),
+    Sound("chatter", "mid", "hollow", "staccato"),
+    Sound("wail", "high", "nasal", "legato"),
+    Sound("mumble", "low", "dark", "measured"),
+)
+"""Sound classes: any two differ in register or timbre (the spectrum), most also in rhythm."""
+
 SKIN_TONES: tuple[RGB, ...] = ((241, 194, 125), (224, 172, 105), (198, 134, 66), (141, 85, 36))
 DISTRACTOR_GREYS: tuple[int, ...] = (240, 185, 115, 45)
 """Achromatic distractor shades: never a costume colour."""
 
 # Per-example random streams. Seed-sequence entropy lists of different lengths that differ only
 # by trailing zeros collide, so every stream uses four words and ends with a non-zero purpose.
-_LABEL, _IMAGE, _TEXT, _ORDER = 1, 2, 3, 4
+_LABEL, _IMAGE, _TEXT, _ORDER, _AUDIO = 1, 2, 3, 4, 5
 
 
 # ----------------------------------------------------------------------------------------------
@@ -183,12 +263,13 @@ _LABEL, _IMAGE, _TEXT, _ORDER = 1, 2, 3, 4
 
 @dataclass(frozen=True)
 class Role:
-    """One class of the data set: the look it wears and the voice it speaks with."""
+    """One class of the data set: the look it wears, the voice it speaks with (and its sound)."""
 
     index: int
     name: str
     look: int
     voice: int
+    sound: int | None = None
 
 
 def role_name(index: int) -> str:
@@ -196,43 +277,69 @@ def role_name(index: int) -> str:
     return ROLE_NAMES[index] if index < len(ROLE_NAMES) else f"role_{index}"
 
 
-def validate_structure(num_roles: int, ambiguity: int) -> None:
+def validate_structure(num_roles: int, ambiguity: int, audio: bool = False) -> None:
     """Raise ``ValueError`` unless the roles can share looks and voices ``ambiguity``-fold.
 
     There are ``n = num_roles / ambiguity`` looks and as many voices. A look's roles speak with
-    ``ambiguity`` consecutive voices, which must be distinct, hence ``n >= ambiguity``.
+    ``ambiguity`` consecutive voices, which must be distinct, hence ``n >= ambiguity``. With
+    audio the looks and voices are shared by the ``num_roles / ambiguity`` base roles instead, so
+    ``n = num_roles / ambiguity**2``, and ``ambiguity`` sounds must be defined.
     """
     if not _is_int(num_roles) or num_roles < 4 or num_roles % 2:
         raise ValueError(f"num_roles must be an even integer >= 4, got {num_roles!r}")
     if not _is_int(ambiguity) or ambiguity < 1:
         raise ValueError(f"ambiguity must be an integer >= 1, got {ambiguity!r}")
-    if num_roles % ambiguity:
+    if audio:
+        if num_roles % ambiguity**2:
+            raise ValueError(
+                f"with audio, ambiguity**2 ({ambiguity**2}) must divide num_roles ({num_roles})"
+            )
+        if ambiguity > len(SOUNDS):
+            raise ValueError(
+                f"with audio, ambiguity ({ambiguity}) needs as many sounds, but only "
+                f"{len(SOUNDS)} are defined"
+            )
+    elif num_roles % ambiguity:
         raise ValueError(f"ambiguity ({ambiguity}) must divide num_roles ({num_roles})")
-    groups = num_roles // ambiguity
+    groups = num_roles // ambiguity ** (2 if audio else 1)
+    ratio = "num_roles / ambiguity**2" if audio else "num_roles / ambiguity"
     if groups < ambiguity:
         raise ValueError(
             f"ambiguity ({ambiguity}) is too large for num_roles ({num_roles}): "
-            f"num_roles / ambiguity = {groups} looks cannot carry {ambiguity} distinct voices each"
+            f"{ratio} = {groups} looks cannot carry {ambiguity} distinct voices each"
         )
     if groups > len(LOOKS):
         raise ValueError(
-            f"num_roles / ambiguity = {groups} needs {groups} looks and voices, but only "
+            f"{ratio} = {groups} needs {groups} looks and voices, but only "
             f"{len(LOOKS)} are defined: lower num_roles ({num_roles}) or raise ambiguity"
         )
 
 
-def build_roles(num_roles: int, ambiguity: int) -> list[Role]:
+def build_roles(num_roles: int, ambiguity: int, audio: bool = False) -> list[Role]:
     """Role ``r`` wears look ``r // a`` and speaks voice ``(r // a + r % a) % n``.
 
     So each look is worn by ``a`` roles with ``a`` different voices, each voice is spoken by ``a``
     roles with ``a`` different looks, and (look, voice) determines the role.
+
+    With audio, role ``r`` has sound ``r % a`` and base role ``b = r // a``, and the base roles
+    follow the ring above: look ``b // a``, voice ``(b // a + b % a) % n`` with
+    ``n = R / a**2``. Then any two of (look, voice, sound) leave ``a`` candidates and all three
+    determine the role.
     """
-    validate_structure(num_roles, ambiguity)
-    groups = num_roles // ambiguity
-    return [
-        Role(r, role_name(r), r // ambiguity, (r // ambiguity + r % ambiguity) % groups)
-        for r in range(num_roles)
-    ]
+    validate_structure(num_roles, ambiguity, audio)
+    if not audio:
+        groups = num_roles // ambiguity
+        return [
+            Role(r, role_name(r), r // ambiguity, (r // ambiguity + r % ambiguity) % groups)
+            for r in range(num_roles)
+        ]
+    groups = num_roles // ambiguity**2
+    roles = []
+    for r in range(num_roles):
+        base, sound = divmod(r, ambiguity)
+        look = base // ambiguity
+        roles.append(Role(r, role_name(r), look, (look + base % ambiguity) % groups, sound))
+    return roles
 
 
 def validate_label_noise(label_noise: float, num_roles: int) -> None:
@@ -244,19 +351,46 @@ def validate_label_noise(label_noise: float, num_roles: int) -> None:
         )
 
 
-def ceilings(num_roles: int, ambiguity: int, label_noise: float) -> dict[str, float]:
+def candidate_counts(num_roles: int, ambiguity: int, audio: bool = False) -> dict[str, int]:
+    """How many equally likely roles each subset of modalities leaves (keys as in :func:`ceilings`).
+
+    Without audio: ``a`` for the image or the text alone, 1 for both. With audio: ``a**2`` for the
+    image or the text alone (a look or voice is shared by ``a`` base roles of ``a`` sounds each),
+    ``R / a`` for the audio alone, ``a`` for any pair, 1 for all three.
+    """
+    validate_structure(num_roles, ambiguity, audio)
+    a, r = ambiguity, num_roles
+    if not audio:
+        return {"fused": 1, "image_only": a, "text_only": a}
+    return {
+        "fused": 1,
+        "image_only": a * a,
+        "text_only": a * a,
+        "audio_only": r // a,
+        "image+text": a,
+        "image+audio": a,
+        "text+audio": a,
+    }
+
+
+def ceilings(
+    num_roles: int, ambiguity: int, label_noise: float, audio: bool = False
+) -> dict[str, float]:
     """Accuracy of a Bayes-optimal predictor that reads its cue perfectly.
 
     Fused: (look, voice) gives the role, whose label survives noise with probability ``1 - p``.
     Unimodal: the cue leaves ``a`` equally likely roles; guessing one of them is right if it is
     the role and the label survived (``(1 - p) / a``), or if another candidate's label was flipped
     onto it (``(a - 1) / a * p / (R - 1)``).
+
+    In general a subset of modalities that leaves ``k`` equally likely candidates
+    (:func:`candidate_counts`) has ceiling ``(1 - p) / k + p (k - 1) / (k (R - 1))``; with audio
+    there is one ceiling per non-empty subset, ``fused`` being all three.
     """
-    validate_structure(num_roles, ambiguity)
+    counts = candidate_counts(num_roles, ambiguity, audio)
     validate_label_noise(label_noise, num_roles)
-    p, a, r = float(label_noise), ambiguity, num_roles
-    unimodal = (1 - p) / a + p * (a - 1) / (a * (r - 1))
-    return {"fused": 1 - p, "image_only": unimodal, "text_only": unimodal}
+    p, r = float(label_noise), num_roles
+    return {name: (1 - p) / k + p * (k - 1) / (k * (r - 1)) for name, k in counts.items()}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -540,6 +674,71 @@ def render_image(look: Look, image_size: int, rng: np.random.Generator) -> Image
 
 
 # ----------------------------------------------------------------------------------------------
+# Audio: a sound is heard
+# ----------------------------------------------------------------------------------------------
+# A clip is a few voiced syllables separated by pauses. Each syllable is a harmonic tone (the
+# timbre's profile over a fundamental in the register) under a raised-cosine envelope. Pitch,
+# syllable count, timing and loudness vary per example; the clip's loudness is set at random after
+# synthesis, so loudness alone says nothing about the sound.
+
+PITCH_WOBBLE = 0.05
+"""Each syllable's pitch is the clip's pitch times ``1 +- PITCH_WOBBLE`` (intonation)."""
+GLIDE = 0.08
+"""Within a syllable the pitch glides linearly by up to ``+- GLIDE`` of itself."""
+SKIP_SYLLABLE = 0.2
+"""Chance that a syllable slot stays silent: syllable counts and timing vary more."""
+RMS_RANGE = (0.03, 0.1)
+NOISE_RANGE = (0.001, 0.003)
+"""Clip loudness (RMS over the whole clip, before noise) and the added white noise's std."""
+
+
+def render_audio(
+    sound: Sound, sample_rate: int, seconds: float, rng: np.random.Generator
+) -> np.ndarray:
+    """One clip of ``round(seconds * sample_rate)`` samples in ``[-1, 1]`` (float64, ``[S]``)."""
+    size = round(seconds * sample_rate)
+    pitch = rng.uniform(*sound.pitch_hz)
+    (short, long), (pause_short, pause_long) = sound.syllable_s, sound.gap_s
+    syllables: list[tuple[float, float]] = []
+    start = rng.uniform(0.0, pause_long)
+    while True:
+        duration = rng.uniform(short, long)
+        if start + duration > seconds:
+            break
+        if rng.random() >= SKIP_SYLLABLE:
+            syllables.append((start, duration))
+        start += duration + rng.uniform(pause_short, pause_long)
+    if not syllables:  # at least one syllable, even in a clip shorter than the rhythm's pauses
+        duration = min(rng.uniform(short, long), seconds)
+        syllables.append((rng.uniform(0.0, seconds - duration), duration))
+
+    frequency = np.zeros(size)
+    envelope = np.zeros(size)
+    for begin, duration in syllables:
+        first, last = round(begin * sample_rate), min(size, round((begin + duration) * sample_rate))
+        progress = np.linspace(0.0, 1.0, last - first, endpoint=False)
+        centre = pitch * (1 + rng.uniform(-PITCH_WOBBLE, PITCH_WOBBLE))
+        frequency[first:last] = centre * (1 + rng.uniform(-GLIDE, GLIDE) * (progress - 0.5))
+        # Raised-cosine attack over the first 20% and release over the last 30%.
+        shape = np.minimum(1.0, np.minimum(progress / 0.2, (1 - progress) / 0.3))
+        envelope[first:last] = rng.uniform(0.5, 1.0) * np.sin(0.5 * np.pi * shape) ** 2
+
+    voiced = np.flatnonzero(envelope)
+    phase = 2 * np.pi * np.cumsum(frequency) / sample_rate + rng.uniform(0, 2 * np.pi)
+    harmonics = np.asarray(sound.harmonics)
+    order = np.arange(1, len(harmonics) + 1)
+    keep = order * frequency.max() < 0.45 * sample_rate  # no aliasing above Nyquist
+    tones = np.sin(np.outer(order[keep], phase[voiced]))
+    signal = np.zeros(size)
+    signal[voiced] = envelope[voiced] * (harmonics[keep] @ tones)
+
+    gain = rng.uniform(*RMS_RANGE) / np.sqrt(np.mean(signal**2))
+    gain = min(gain, 0.9 / np.abs(signal).max())  # never clip
+    noise = rng.normal(0.0, rng.uniform(*NOISE_RANGE), size)
+    return np.clip(gain * signal + noise, -1.0, 1.0)
+
+
+# ----------------------------------------------------------------------------------------------
 # Examples and splits
 # ----------------------------------------------------------------------------------------------
 
@@ -568,6 +767,11 @@ def _write_png(image: Image.Image, path: Path) -> None:
     image.save(path, format="PNG")
 
 
+def _write_wav(samples: np.ndarray, path: Path, sample_rate: int) -> None:
+    """Write one clip (16-bit PCM mono); kept separate like :func:`_write_png`."""
+    write_wav(path, samples, sample_rate)
+
+
 def _is_int(value: object) -> bool:
     """Booleans are ints to Python, but ``num_roles=True`` is a mistake worth reporting."""
     return isinstance(value, int) and not isinstance(value, bool)
@@ -586,6 +790,10 @@ class RolePlayScenes:
         label_noise: probability that a label is swapped for another role; the fused ceiling is
             ``1 - label_noise``.
         seed: the data set's own seed, in ``[0, 2**32)``.
+        audio: add a voice clip per example, whose sound carries part of the role (then
+            ``ambiguity**2`` must divide ``num_roles``); off, the data set is exactly as without it.
+        sample_rate: of the clips, in Hz (8000 to 48000); used only with ``audio``.
+        audio_seconds: length of the clips (0.25 to 10); used only with ``audio``.
     """
 
     def __init__(
@@ -599,6 +807,9 @@ class RolePlayScenes:
         ambiguity: int = 2,
         label_noise: float = 0.05,
         seed: int = 0,
+        audio: bool = False,
+        sample_rate: int = 8000,
+        audio_seconds: float = 0.5,
     ) -> None:
         for name, value in (("num_train", num_train), ("num_val", num_val), ("num_test", num_test)):
             if not _is_int(value) or value < 1:
@@ -607,7 +818,19 @@ class RolePlayScenes:
             raise ValueError(f"image_size must be an integer >= 16, got {image_size!r}")
         if not _is_int(seed) or not 0 <= seed < 2**32:
             raise ValueError(f"seed must be an integer in [0, 2**32), got {seed!r}")
-        validate_structure(num_roles, ambiguity)
+        if not isinstance(audio, bool):
+            raise ValueError(f"audio must be true or false, got {audio!r}")
+        if not _is_int(sample_rate) or not 8000 <= sample_rate <= 48000:
+            raise ValueError(
+                f"sample_rate must be an integer in [8000, 48000], got {sample_rate!r}"
+            )
+        if (
+            not isinstance(audio_seconds, int | float)
+            or isinstance(audio_seconds, bool)
+            or not 0.25 <= audio_seconds <= 10
+        ):
+            raise ValueError(f"audio_seconds must lie in [0.25, 10], got {audio_seconds!r}")
+        validate_structure(num_roles, ambiguity, audio)
         validate_label_noise(label_noise, num_roles)
         self.root = Path(root)
         self.sizes = {"train": num_train, "val": num_val, "test": num_test}
@@ -616,11 +839,23 @@ class RolePlayScenes:
         self.ambiguity = ambiguity
         self.label_noise = float(label_noise)
         self.seed = seed
-        self.roles = build_roles(num_roles, ambiguity)
+        self.audio = audio
+        self.sample_rate = sample_rate
+        self.audio_seconds = float(audio_seconds)
+        self.roles = build_roles(num_roles, ambiguity, audio)
 
     @property
     def parameters(self) -> dict[str, int | float]:
-        """Everything the generated files depend on, besides the generator version."""
+        """Everything the generated files depend on, besides the generator version.
+
+        The audio parameters appear only with ``audio``, so a set without audio keeps the same
+        parameters, cache directory and files as before audio existed.
+        """
+        audio = {
+            "audio": True,
+            "sample_rate": self.sample_rate,
+            "audio_seconds": self.audio_seconds,
+        }
         return {
             "num_train": self.sizes["train"],
             "num_val": self.sizes["val"],
@@ -630,7 +865,7 @@ class RolePlayScenes:
             "ambiguity": self.ambiguity,
             "label_noise": self.label_noise,
             "seed": self.seed,
-        }
+        } | (audio if self.audio else {})
 
     @property
     def directory(self) -> Path:
@@ -639,8 +874,12 @@ class RolePlayScenes:
         return self.root / f"v{GENERATOR_VERSION}-{hashlib.sha256(key).hexdigest()[:12]}"
 
     def ceilings(self) -> dict[str, float]:
-        """Bayes-optimal accuracies: ``fused``, ``image_only`` and ``text_only``."""
-        return ceilings(self.num_roles, self.ambiguity, self.label_noise)
+        """Bayes-optimal accuracies: ``fused``, ``image_only`` and ``text_only``.
+
+        With audio, one per non-empty subset of modalities: ``fused`` (all three), ``image_only``,
+        ``text_only``, ``audio_only``, ``image+text``, ``image+audio``, ``text+audio``.
+        """
+        return ceilings(self.num_roles, self.ambiguity, self.label_noise, self.audio)
 
     def manifests(self, directory: Path | None = None) -> dict[str, Path]:
         """The manifest path of each split inside ``directory`` (default: the cache directory)."""
@@ -675,9 +914,11 @@ class RolePlayScenes:
         return self.manifests()
 
     def _generate(self, directory: Path) -> None:
-        """Write every split's images and manifest, then ``dataset.json`` to mark completion."""
+        """Write every split's images (and clips) and manifest, then ``dataset.json`` last."""
         for split_id, split in enumerate(SPLITS):
             (directory / "images" / split).mkdir(parents=True)
+            if self.audio:
+                (directory / "audio" / split).mkdir(parents=True)
             roles = clean_roles(self.sizes[split], self.num_roles, self.seed, split_id)
             records = [
                 self._example(self.roles[int(role)], split_id, index, directory)
@@ -696,19 +937,40 @@ class RolePlayScenes:
         relative = f"images/{split}/{index:05d}.png"
         _write_png(render_image(LOOKS[role.look], self.image_size, image_rng), directory / relative)
         label = noisy_label(role.index, self.num_roles, self.label_noise, label_rng)
+        text = render_text(VOICES[role.voice], text_rng)
+        if not self.audio:
+            return {
+                "id": f"{split}-{index:05d}",
+                "image": relative,
+                "text": text,
+                "label": role_name(label),
+                "look": role.look,
+                "voice": role.voice,
+                "clean_label": role.name,
+            }
+        assert role.sound is not None
+        clip = f"audio/{split}/{index:05d}.wav"
+        audio_rng = _rng(self.seed, split_id, index, _AUDIO)
+        samples = render_audio(SOUNDS[role.sound], self.sample_rate, self.audio_seconds, audio_rng)
+        _write_wav(samples, directory / clip, self.sample_rate)
         return {
             "id": f"{split}-{index:05d}",
             "image": relative,
-            "text": render_text(VOICES[role.voice], text_rng),
+            "text": text,
+            "audio": clip,
             "label": role_name(label),
             "look": role.look,
             "voice": role.voice,
+            "sound": role.sound,
             "clean_label": role.name,
         }
 
     def describe(self) -> dict[str, object]:
-        """What ``dataset.json`` holds: parameters, version, splits, the roles table, ceilings."""
-        return {
+        """What ``dataset.json`` holds: parameters, version, splits, the roles table, ceilings.
+
+        With audio each role also lists its sound, and ``audio`` describes the clips.
+        """
+        description: dict[str, object] = {
             "name": "roleplay_scenes",
             "generator_version": GENERATOR_VERSION,
             "parameters": self.parameters,
@@ -716,15 +978,38 @@ class RolePlayScenes:
                 split: {"manifest": f"{split}.jsonl", "size": size}
                 for split, size in self.sizes.items()
             },
-            "roles": [
-                {
-                    "index": role.index,
-                    "name": role.name,
-                    "look": {"index": role.look, "description": LOOKS[role.look].describe()}
-                    | asdict(LOOKS[role.look]),
-                    "voice": {"index": role.voice} | asdict(VOICES[role.voice]),
-                }
-                for role in self.roles
-            ],
+            "roles": [self._describe_role(role) for role in self.roles],
             "ceilings": self.ceilings(),
         }
+        if self.audio:
+            description["audio"] = {
+                "format": "16-bit PCM mono WAV",
+                "sample_rate": self.sample_rate,
+                "seconds": self.audio_seconds,
+                "samples": round(self.audio_seconds * self.sample_rate),
+            }
+        return description
+
+    @staticmethod
+    def _describe_role(role: Role) -> dict[str, object]:
+        """One row of the roles table: its look and voice (and sound) in full."""
+        look = LOOKS[role.look]
+        entry: dict[str, object] = {
+            "index": role.index,
+            "name": role.name,
+            "look": {"index": role.look, "description": look.describe()} | asdict(look),
+            "voice": {"index": role.voice} | asdict(VOICES[role.voice]),
+        }
+        if role.sound is not None:
+            sound = SOUNDS[role.sound]
+            entry["sound"] = (
+                {"index": role.sound}
+                | asdict(sound)
+                | {
+                    "pitch_hz": list(sound.pitch_hz),
+                    "harmonics": list(sound.harmonics),
+                    "syllable_s": list(sound.syllable_s),
+                    "gap_s": list(sound.gap_s),
+                }
+            )
+        return entry
