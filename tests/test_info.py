@@ -12,9 +12,13 @@ from rolefusion.info import model_costs
 from conftest import TINY_DATA
 
 
-@pytest.mark.parametrize("text_encoder", ["lstm", "transformer"])
-def test_costs_cover_every_parameter_and_count_the_head_exactly(compose_train, text_encoder):
-    cfg = compose_train(f"model/text_encoder={text_encoder}", "model/fusion=sequence")
+@pytest.mark.parametrize(
+    ("text_encoder", "fusion"), [("lstm", "spatial"), ("transformer", "sequence")]
+)
+def test_costs_cover_every_parameter_and_count_the_head_exactly(
+    compose_train, text_encoder, fusion
+):
+    cfg = compose_train(f"model/text_encoder={text_encoder}", f"model/fusion={fusion}")
     costs = {cost.part: cost for cost in model_costs(cfg)}
     assert set(costs) == {"encoders.image", "encoders.text", "fusion", "head"}
     num_classes, dim = cfg.data.source.num_roles, cfg.model.dim

@@ -54,7 +54,9 @@ def measure(net: FusionClassifier, batch: Batch) -> list[PartCost]:
     torch.backends.mha.set_fastpath_enabled(False)
     counter = FlopCounterMode(display=False, depth=None)
     try:
-        with torch.no_grad(), counter:
+        # Not under no_grad: torch's module tracker fails there on a parameter passed as a
+        # module input (spatial fusion's learned queries).
+        with counter:
             net(batch)
     finally:
         torch.backends.mha.set_fastpath_enabled(fastpath)
