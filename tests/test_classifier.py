@@ -11,12 +11,12 @@ from hydra.utils import instantiate
 from rolefusion.data.batch import Batch
 from rolefusion.models.module import RoleFusionModule
 
-from test_train import FUSIONS
+from test_train import IMAGE_TEXT_FUSIONS, THREE_WAY_FUSIONS
 
 VOCAB = 40
 
 
-def tiny_batch(size: int = 4) -> Batch:
+def tiny_batch(size: int = 4, audio: bool = False) -> Batch:
     generator = torch.Generator().manual_seed(0)
     mask = torch.ones(size, 7, dtype=torch.bool)
     mask[0, 3:] = False
@@ -25,11 +25,13 @@ def tiny_batch(size: int = 4) -> Batch:
         image=torch.randn(size, 3, 32, 32, generator=generator),
         text_ids=torch.randint(1, VOCAB, (size, 7), generator=generator) * mask,
         text_mask=mask,
+        audio=torch.randn(size, 1, 4000, generator=generator) * 0.1 if audio else None,
     )
 
 
-def build(compose_train, fusion: str) -> RoleFusionModule:
-    cfg = compose_train(f"model/fusion={fusion}", "model.dim=32")
+def build(compose_train, fusion: str, audio: bool = False) -> RoleFusionModule:
+    overrides = [f"model/fusion={fusion}", "model.dim=32"]
+    cfg = compose_train(*overrides, *(["model/audio_encoder=cnn1d"] if audio else []))
     return instantiate(
         cfg.model,
         optimizer=partial(torch.optim.SGD, lr=0.1),
@@ -39,17 +41,30 @@ def build(compose_train, fusion: str) -> RoleFusionModule:
     )
 
 
-@pytest.mark.parametrize("fusion", [f for f in FUSIONS if f != "audio_only"])  # batch: no audio
-def test_gradient_reaches_every_encoder_the_fusion_reads(compose_train, fusion):
-    module = build(compose_train, fusion)
-    logits = module(tiny_batch())
+UNIMODAL = {"image_only": {"image"}, "text_only": {"text"}, "audio_only": {"audio"}}
+CASES = [(f, False) for f in IMAGE_TEXT_FUSIONS] + [(f, True) for f in THREE_WAY_FUSIONS]
+
+
+@pytest.mark.parametrize(("fusion", "audio"), CASES)
+def test_every_parameter_is_optimised_and_gradient_reaches_every_encoder(
+    compose_train, fusion, audio
+):
+    module = build(compose_train, fusion, audio)
+    batch = tiny_batch(audio=audio)
+    logits = module(batch)
     assert logits.shape == (4, 3)
-    torch.nn.functional.cross_entropy(logits, tiny_batch().label).backward()
-    expected = {"image_only": {"image"}, "text_only": {"text"}}.get(fusion, {"image", "text"})
-    assert set(module.net.encoders) == expected
+    torch.nn.functional.cross_entropy(logits, batch.label).backward()
+    present = {"image", "text", "audio"} if audio else {"image", "text"}
+    assert set(module.net.encoders) == UNIMODAL.get(fusion, present)
+
+    optimised = {
+        id(p) for group in module.configure_optimizers().param_groups for p in group["params"]
+    }
+    for name, parameter in module.named_parameters():
+        assert id(parameter) in optimised, f"{name} never reaches the optimizer"
+        assert parameter.grad is not None, f"{name} got no gradient"
     for modality, encoder in module.net.encoders.items():
-        grads = [p.grad for p in encoder.parameters() if p.requires_grad]
-        assert grads and all(g is not None for g in grads), f"{modality} encoder got no gradient"
+        grads = [p.grad for p in encoder.parameters()]
         assert any(g.abs().sum() > 0 for g in grads), f"{modality} encoder gradient is all zero"
 
 
