@@ -149,3 +149,16 @@ def test_command_line_runs_started_together_get_their_own_directories(tmp_path, 
 def test_every_experiment_config_runs(compose_train, experiment):
     metrics = train(compose_train(f"experiment={experiment}", "debug=fast"))
     assert "test/f1" in metrics
+
+
+@pytest.mark.slow
+def test_two_process_ddp_simulation_trains_and_reports(tmp_path, data_dir):
+    command = [
+        sys.executable, "-m", "rolefusion.train", "trainer=ddp_sim", "trainer.max_epochs=1",
+        f"paths.log_dir={tmp_path}/outputs", f"paths.data_dir={data_dir}", *TINY_DATA,
+    ]  # fmt: skip
+    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (run,) = (tmp_path / "outputs" / "train" / "runs").iterdir()
+    written = json.loads((run / "metrics.json").read_text())
+    assert 0.0 <= written["metrics"]["test/f1"] <= 1.0

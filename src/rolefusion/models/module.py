@@ -111,6 +111,7 @@ class RoleFusionModule(L.LightningModule):
             on_epoch=True,
             prog_bar=True,
             batch_size=len(batch),
+            sync_dist=not on_step,  # the epoch mean over every rank's examples
         )
         return loss
 
@@ -118,6 +119,7 @@ class RoleFusionModule(L.LightningModule):
         return self._step(batch, self.train_metrics, "train")
 
     def on_train_epoch_end(self) -> None:
+        # torchmetrics' compute() already gathers every rank's state: no sync_dist needed.
         self.log_dict(self.train_metrics.compute())
         self.train_metrics.reset()
 
