@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from rolefusion.models.features import ModalityFeatures, masked_mean
+from rolefusion.models.layers import pre_norm_transformer
 
 
 class TransformerTextEncoder(nn.Module):
@@ -47,17 +48,7 @@ class TransformerTextEncoder(nn.Module):
         self.pos = nn.Parameter(torch.zeros(1, max_length, dim))
         nn.init.trunc_normal_(self.pos, std=0.02)
         self.drop = nn.Dropout(dropout)
-        layer = nn.TransformerEncoderLayer(
-            dim,
-            num_heads,
-            dim_feedforward=ff_mult * dim,
-            dropout=dropout,
-            activation="gelu",
-            batch_first=True,
-            norm_first=True,
-        )
-        # enable_nested_tensor only applies to post-norm layers; off to silence torch's warning.
-        self.encoder = nn.TransformerEncoder(layer, num_layers, enable_nested_tensor=False)
+        self.encoder = pre_norm_transformer(dim, num_heads, num_layers, ff_mult, dropout)
         self.norm = nn.LayerNorm(dim)
 
     def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> ModalityFeatures:

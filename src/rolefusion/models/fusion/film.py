@@ -10,6 +10,7 @@ from torch import nn
 
 from rolefusion.models.features import ModalityFeatures
 from rolefusion.models.fusion.base import Fusion
+from rolefusion.models.layers import conv_bn_gelu_stack
 
 
 class FiLMFusion(Fusion):
@@ -61,14 +62,7 @@ class FiLMFusion(Fusion):
         nn.init.normal_(self.film.weight, std=0.01)
         nn.init.zeros_(self.film.bias)
         hidden = hidden or dim
-        blocks: list[nn.Module] = []
-        for i in range(num_layers):
-            blocks += [
-                nn.Conv2d(dim if i == 0 else hidden, hidden, 3, padding=1, bias=False),
-                nn.BatchNorm2d(hidden),
-                nn.GELU(),
-            ]
-        self.convs = nn.Sequential(*blocks)
+        self.convs = conv_bn_gelu_stack(dim, hidden, num_layers)
         self.out_dim = hidden
 
     def modulation(

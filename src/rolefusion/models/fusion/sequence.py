@@ -10,6 +10,7 @@ from torch import nn
 
 from rolefusion.models.features import ModalityFeatures
 from rolefusion.models.fusion.base import Fusion
+from rolefusion.models.layers import pre_norm_transformer
 
 
 class SequenceFusion(Fusion):
@@ -52,17 +53,7 @@ class SequenceFusion(Fusion):
         self.pos_embed = nn.Parameter(torch.zeros(len(self.modalities), max_tokens, dim))
         for p in (self.cls, self.type_embed, self.pos_embed):
             nn.init.trunc_normal_(p, std=0.02)
-        layer = nn.TransformerEncoderLayer(
-            dim,
-            num_heads,
-            dim_feedforward=ff_mult * dim,
-            dropout=dropout,
-            activation="gelu",
-            batch_first=True,
-            norm_first=True,
-        )
-        # Nested tensors are not used with norm_first anyway; saying so avoids torch's warning.
-        self.encoder = nn.TransformerEncoder(layer, num_layers, enable_nested_tensor=False)
+        self.encoder = pre_norm_transformer(dim, num_heads, num_layers, ff_mult, dropout)
         self.norm = nn.LayerNorm(dim)  # pre-norm layers leave the residual stream unnormalized
 
     def forward(self, features: dict[str, ModalityFeatures]) -> torch.Tensor:

@@ -11,6 +11,7 @@ from torch import nn
 
 from rolefusion.models.features import ModalityFeatures
 from rolefusion.models.fusion.base import Fusion
+from rolefusion.models.layers import conv_bn_gelu_stack
 
 
 class SpatialFusion(Fusion):
@@ -67,14 +68,7 @@ class SpatialFusion(Fusion):
         for p in (*self.queries.values(), self.region_embed):
             nn.init.trunc_normal_(p, std=0.02)
         hidden = hidden or dim
-        layers: list[nn.Module] = []
-        for i in range(num_layers):
-            layers += [
-                nn.Conv2d(dim if i == 0 else hidden, hidden, 3, padding=1, bias=False),
-                nn.BatchNorm2d(hidden),
-                nn.GELU(),
-            ]
-        self.convs = nn.Sequential(*layers)
+        self.convs = conv_bn_gelu_stack(dim, hidden, num_layers)
         self.out_dim = hidden
 
     def canvas(self, name: str, feats: ModalityFeatures, height: int, width: int) -> torch.Tensor:
