@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 from hydra.errors import ConfigCompositionException, MissingConfigException
 
 from rolefusion.config import ConfigError
@@ -76,6 +77,12 @@ def test_run_directory_holds_config_checkpoints_tokenizer_and_metrics(compose_tr
     assert written["metrics"]["test/f1"] == pytest.approx(metrics["test/f1"])
     assert "val/f1_best" in written["metrics"]
     assert (run / "csv" / "metrics.csv").is_file()
+    # The tokenizer and class list travel inside the checkpoint, so evaluation needs nothing else.
+    checkpoint = torch.load(best, map_location="cpu", weights_only=False)
+    data_state = checkpoint["RoleFusionDataModule"]
+    saved_tokenizer = json.loads((run / "tokenizer.json").read_text())
+    assert json.loads(data_state["tokenizer"]) == saved_tokenizer
+    assert data_state["class_names"] == json.loads((run / "classes.json").read_text())
 
 
 def test_misspelt_key_is_rejected_before_any_data_is_generated(compose_train, tmp_path):
