@@ -39,6 +39,11 @@ TWO_WAY = ("channel", "sequence", "spatial", "concat", "late", "gated", "tensor"
            "low_rank_tensor", "film", "cross_attention", "image_only", "text_only")  # fmt: skip
 THREE_WAY = (*(f for f in TWO_WAY if f not in ("image_only", "text_only")), "audio_only")
 TEXT_ENCODERS = ("lstm", "transformer")
+SUBSETS = {
+    "image_text": ["model/audio_encoder=none"],
+    "image_audio": ["model/text_encoder=none", "model/audio_encoder=cnn1d"],
+    "text_audio": ["model/image_encoder=none", "model/audio_encoder=cnn1d"],
+}
 DATA = {"num_roles": 8, "ambiguity": 2, "label_noise": 0.05}
 
 
@@ -55,6 +60,10 @@ def sweeps(seeds: list[int]) -> dict[str, list[str]]:
         "model/audio_encoder=cnn1d",
         seed_list,
     ]
+    # The data with sound, read through every pair of modalities: what each one adds.
+    for name, encoders in SUBSETS.items():
+        runs[f"subset_{name}"] = ["model/fusion=concat", "data.source.audio=true", *encoders,
+                                  seed_list]  # fmt: skip
     return runs
 
 
@@ -80,42 +89,65 @@ def run(work: Path, seeds: list[int], parallel: int, extra: list[str]) -> None:
             raise SystemExit(f"a sweep failed (exit {finished.returncode}); see {work}/*.log")
 
 
+UNIMODAL = {"image_only": "image", "text_only": "text", "audio_only": "audio"}
+
+
 def _job_rows(work: Path) -> list[dict]:
+    """One row per finished job, described from its resolved ``config.yaml``."""
     rows = []
     for metrics_file in sorted(work.glob("*/*/metrics.json")):
         result = json.loads(metrics_file.read_text())
+        cfg = OmegaConf.load(metrics_file.parent / "config.yaml")
         overrides = dict(o.split("=", 1) for o in result["overrides"])
+        fusion = overrides["model/fusion"]
+        modalities = list(cfg.data.modalities)
+        reads = [UNIMODAL[fusion]] if fusion in UNIMODAL else modalities
         rows.append(
             {
                 "job": metrics_file.parent,
-                "fusion": overrides["model/fusion"],
-                "text_encoder": overrides.get("model/text_encoder", "lstm"),
-                "audio": "model/audio_encoder" in overrides,
+                "data": "with sound" if cfg.data.source.audio else "image and text",
+                "reads": "+".join(reads),
+                "fusion": fusion,
+                "text_encoder": overrides.get("model/text_encoder", "lstm")
+                if "text" in modalities
+                else "-",
                 "f1": result["metrics"]["test/f1"],
                 "acc": result["metrics"]["test/acc"],
+                "ceiling": _ceiling(reads, bool(cfg.data.source.audio)),
             }
         )
     return rows
 
 
+def _ceiling(reads: list[str], audio: bool) -> float:
+    """Best accuracy reachable from the modalities read (docs/roleplay_scenes.md)."""
+    bounds = ceilings(**DATA, audio=audio)
+    if len(reads) == 1:
+        return bounds[f"{reads[0]}_only"]
+    if len(reads) == 3 or not audio:
+        return bounds["fused"]
+    return bounds["+".join(reads)]
+
+
 def _costs(job: Path) -> tuple[int, float]:
     """Trainable parameters and forward FLOPs per sample of a job's model, from its config."""
-    cfg = OmegaConf.load(job / "config.yaml")
-    costs = model_costs(cfg)
+    costs = model_costs(OmegaConf.load(job / "config.yaml"))
     return sum(c.trainable for c in costs), sum(c.flops_per_sample for c in costs)
 
 
 def summarise(work: Path) -> list[dict]:
+    """Mean and spread over seeds for each (data, modalities read, text encoder, fusion)."""
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for row in _job_rows(work):
-        groups[(row["audio"], row["text_encoder"], row["fusion"])].append(row)
+        groups[(row["data"], row["reads"], row["text_encoder"], row["fusion"])].append(row)
     summary = []
-    for (audio, encoder, fusion), rows in groups.items():
+    for (data, reads, encoder, fusion), rows in groups.items():
         parameters, flops = _costs(rows[0]["job"])
         f1 = [r["f1"] for r in rows]
         summary.append(
             {
-                "modalities": "image+text+audio" if audio else "image+text",
+                "data": data,
+                "reads": reads,
                 "text_encoder": encoder,
                 "fusion": fusion,
                 "seeds": len(rows),
@@ -124,17 +156,42 @@ def summarise(work: Path) -> list[dict]:
                 "acc_mean": statistics.mean(r["acc"] for r in rows),
                 "parameters": parameters,
                 "flops_per_sample": flops,
-                "ceiling": _ceiling(fusion, audio),
+                "ceiling": rows[0]["ceiling"],
             }
         )
     order = {f: i for i, f in enumerate(dict.fromkeys(TWO_WAY + THREE_WAY))}
-    summary.sort(key=lambda s: (s["modalities"], s["text_encoder"], order[s["fusion"]]))
+    summary.sort(
+        key=lambda s: (s["data"] != "image and text", s["text_encoder"], -s["reads"].count("+"),
+                       order[s["fusion"]])
+    )  # fmt: skip
     return summary
 
 
-def _ceiling(fusion: str, audio: bool) -> float:
-    bounds = ceilings(**DATA, audio=audio)
-    return bounds.get(fusion, bounds["fused"])
+def _every_modality_with_sound(row: dict) -> bool:
+    """Rows of the three-way comparison: every fusion reading all three, and audio alone."""
+    return row["data"] == "with sound" and (
+        row["reads"].count("+") == 2 or row["fusion"] in UNIMODAL
+    )
+
+
+TABLE_HEAD = [
+    "| fusion | reads | text encoder | test macro-F1 | test accuracy | parameters "
+    "| MFLOPs / sample | accuracy ceiling |",
+    "|---|---|---|---:|---:|---:|---:|---:|",
+]
+
+
+def _table(rows: list[dict]) -> list[str]:
+    return [
+        *TABLE_HEAD,
+        *(
+            f"| {s['fusion']} | {s['reads']} | {s['text_encoder']} "
+            f"| {s['f1_mean']:.3f} ± {s['f1_std']:.3f} | {s['acc_mean']:.3f} "
+            f"| {s['parameters']:,} | {s['flops_per_sample'] / 1e6:.1f} | {s['ceiling']:.3f} |"
+            for s in rows
+        ),
+        "",
+    ]
 
 
 def markdown(summary: list[dict], command: str) -> str:
@@ -148,50 +205,59 @@ def markdown(summary: list[dict], command: str) -> str:
         "is scored with the best checkpoint by validation F1. Mean ± standard deviation over "
         "training seeds 1, 2, 3. Parameters are the trainable ones; FLOPs are forward FLOPs per "
         "sample from torch's flop counter (`rolefusion-info`). The ceiling is the best accuracy "
-        "any model can reach with the modalities that fusion reads (docs/roleplay_scenes.md); "
-        "for fused models macro-F1 has the same ceiling.",
+        "any model can reach from the modalities it reads (docs/roleplay_scenes.md); for a "
+        "model that reads every modality, macro-F1 has the same ceiling.",
+        "",
+        "## Image and text",
+        "",
+        *_table([s for s in summary if s["data"] == "image and text"]),
+        "## Image, text and audio",
+        "",
+        "The same data set with a voice clip per scene (`model/audio_encoder=cnn1d`): looks, "
+        "voices and sounds are each shared by four roles, every pair of them by two, so only "
+        "all three name the role.",
+        "",
+        *_table([s for s in summary if _every_modality_with_sound(s)]),
+        "### What each modality adds",
+        "",
+        "Concat fusion on the data with sound, reading every pair of modalities and all three "
+        "(`model/<modality>_encoder=none` leaves one out):",
+        "",
+        *_table([s for s in summary if s["data"] == "with sound" and s["fusion"] == "concat"]),
+        "![Test macro-F1 by fusion](images/fusion_results.png)",
         "",
     ]
-    for modalities in dict.fromkeys(s["modalities"] for s in summary):
-        lines += [f"## {modalities}", ""]
-        lines += [
-            "| fusion | text encoder | test macro-F1 | test accuracy | parameters "
-            "| MFLOPs / sample | ceiling |",
-            "|---|---|---:|---:|---:|---:|---:|",
-        ]
-        for s in (s for s in summary if s["modalities"] == modalities):
-            lines.append(
-                f"| {s['fusion']} | {s['text_encoder']} | {s['f1_mean']:.3f} ± {s['f1_std']:.3f} "
-                f"| {s['acc_mean']:.3f} | {s['parameters']:,} | "
-                f"{s['flops_per_sample'] / 1e6:.1f} | {s['ceiling']:.3f} |"
-            )
-        lines.append("")
-    lines += ["![Test macro-F1 by fusion](images/fusion_results.png)", ""]
     return "\n".join(lines)
 
 
 def plot(summary: list[dict], path: Path) -> None:
-    groups = list(dict.fromkeys((s["modalities"], s["text_encoder"]) for s in summary))
-    fusions = list(dict.fromkeys(s["fusion"] for s in summary))
-    figure, axis = plt.subplots(figsize=(12, 4.5))
-    width = 0.8 / len(groups)
-    for g, (modalities, encoder) in enumerate(groups):
-        rows = {s["fusion"]: s for s in summary if (s["modalities"], s["text_encoder"]) == (
-            modalities, encoder)}  # fmt: skip
-        xs = [i + g * width for i, f in enumerate(fusions) if f in rows]
-        axis.bar(xs, [rows[f]["f1_mean"] for f in fusions if f in rows], width,
-                 yerr=[rows[f]["f1_std"] for f in fusions if f in rows], capsize=2,
-                 label=f"{modalities}, {encoder}")  # fmt: skip
-    for modalities, style in (("image+text", "--"), ("image+text+audio", ":")):
-        fused = _ceiling("concat", modalities.endswith("audio"))
-        axis.axhline(fused, color="grey", linestyle=style, linewidth=1)
-    axis.set_xticks([i + 0.4 - width / 2 for i in range(len(fusions))], fusions, rotation=30)
-    axis.set_ylabel("test macro-F1")
-    axis.set_ylim(0, 1)
-    axis.set_title("Fusions on synthetic role-play scenes (mean ± std over 3 seeds; grey: ceiling)")
-    axis.legend(loc="lower left", fontsize=8)
+    """Macro-F1 by fusion, one panel per data set, with the ceilings as grey lines."""
+    panels = {
+        "image and text": [s for s in summary if s["data"] == "image and text"],
+        "image, text and audio": [s for s in summary if _every_modality_with_sound(s)],
+    }
+    figure, axes = plt.subplots(1, 2, figsize=(14, 4.5), sharey=True)
+    for axis, (title, rows) in zip(axes, panels.items(), strict=True):
+        fusions = list(dict.fromkeys(s["fusion"] for s in rows))
+        encoders = list(dict.fromkeys(s["text_encoder"] for s in rows))
+        width = 0.8 / max(len(encoders), 1)
+        for e, encoder in enumerate(encoders):
+            by_fusion = {s["fusion"]: s for s in rows if s["text_encoder"] == encoder}
+            shown = [f for f in fusions if f in by_fusion]
+            axis.bar([fusions.index(f) + e * width for f in shown],
+                     [by_fusion[f]["f1_mean"] for f in shown], width,
+                     yerr=[by_fusion[f]["f1_std"] for f in shown], capsize=2,
+                     label=f"text encoder: {encoder}")  # fmt: skip
+        for ceiling in sorted({s["ceiling"] for s in rows}):
+            axis.axhline(ceiling, color="grey", linestyle="--", linewidth=1)
+        axis.set_xticks([i + 0.4 - width / 2 for i in range(len(fusions))], fusions, rotation=35)
+        axis.set_title(title)
+        axis.set_ylim(0, 1.12)
+        axis.legend(loc="upper right", fontsize=8, ncol=2)
+    axes[0].set_ylabel("test macro-F1 (mean ± std, 3 seeds)")
+    figure.suptitle("Fusions on synthetic role-play scenes; grey lines: accuracy ceilings")
     figure.tight_layout()
-    figure.savefig(path, dpi=120)
+    figure.savefig(path, dpi=110)
 
 
 def main() -> None:
