@@ -56,3 +56,32 @@ def test_fusion_beats_both_unimodal_baselines_by_a_wide_margin(test_scores, fusi
 def test_unimodal_baselines_stay_near_their_ceiling(test_scores, baseline):
     accuracy = test_scores[baseline]["test/acc"]
     assert UNIMODAL_CEILING - 2 * UNIMODAL_SLACK <= accuracy <= UNIMODAL_CEILING + UNIMODAL_SLACK
+
+
+SUBSETS = {
+    "image+text": ["model/audio_encoder=none"],
+    "image+audio": ["model/text_encoder=none", "model/audio_encoder=cnn1d"],
+    "text+audio": ["model/image_encoder=none", "model/audio_encoder=cnn1d"],
+    "image+text+audio": ["model/audio_encoder=cnn1d"],
+}
+PAIR_CEILING = 0.5  # with sound, every pair of modalities leaves two candidate roles
+
+
+@pytest.fixture(scope="module")
+def subset_scores(tmp_path_factory, data_dir):
+    """Concat fusion on the data with sound, reading each pair of modalities and all three."""
+    scores = {}
+    for name, encoders in SUBSETS.items():
+        root = tmp_path_factory.mktemp(name.replace("+", "_"))
+        overrides = ["model/fusion=concat", "data.source.audio=true", *encoders, *SCIENCE_DATA]
+        scores[name] = train(compose_config(root, data_dir, *overrides))
+    return scores
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("pair", ["image+text", "image+audio", "text+audio"])
+def test_three_way_fusion_beats_every_pair_of_modalities(subset_scores, pair):
+    three_way = subset_scores["image+text+audio"]["test/f1"]
+    assert three_way >= 0.85, f"three-way concat fusion reached only F1 {three_way:.3f}"
+    assert three_way >= subset_scores[pair]["test/f1"] + 0.25
+    assert subset_scores[pair]["test/acc"] <= PAIR_CEILING + UNIMODAL_SLACK
