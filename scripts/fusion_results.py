@@ -194,7 +194,16 @@ def _table(rows: list[dict]) -> list[str]:
     ]
 
 
+def missing(summary: list[dict]) -> list[str]:
+    """Planned configurations (``sweeps``) without a single finished job, for the record."""
+    found = {(s["data"], s["text_encoder"], s["fusion"]) for s in summary}
+    planned = [("image and text", e, f) for e in TEXT_ENCODERS for f in TWO_WAY]
+    planned += [("with sound", "lstm" if f != "audio_only" else "-", f) for f in THREE_WAY]
+    return [f"{f} ({d}, text encoder {e})" for d, e, f in planned if (d, e, f) not in found]
+
+
 def markdown(summary: list[dict], command: str) -> str:
+    not_run = missing(summary)
     lines = [
         "# Fusion results on the default data",
         "",
@@ -228,6 +237,8 @@ def markdown(summary: list[dict], command: str) -> str:
         "![Test macro-F1 by fusion](images/fusion_results.png)",
         "",
     ]
+    if not_run:
+        lines += ["Planned but not yet run: " + "; ".join(not_run) + ".", ""]
     return "\n".join(lines)
 
 
