@@ -198,7 +198,7 @@ def missing(summary: list[dict]) -> list[str]:
     """Planned configurations (``sweeps``) without a single finished job, for the record."""
     found = {(s["data"], s["text_encoder"], s["fusion"]) for s in summary}
     planned = [("image and text", e, f) for e in TEXT_ENCODERS for f in TWO_WAY]
-    planned += [("with sound", "lstm" if f != "audio_only" else "-", f) for f in THREE_WAY]
+    planned += [("with sound", "lstm", f) for f in THREE_WAY]
     return [f"{f} ({d}, text encoder {e})" for d, e, f in planned if (d, e, f) not in found]
 
 
