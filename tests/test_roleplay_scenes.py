@@ -317,7 +317,7 @@ def test_a_crash_midway_leaves_nothing_a_later_prepare_would_trust(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     scenes = RolePlayScenes(tmp_path, **SMALL)
-    write_png = roleplay_scenes._write_png
+    write_png = roleplay_scenes.generator._write_png
     written = []
 
     def crash_after_five(image: Image.Image, path: Path) -> None:
@@ -326,7 +326,7 @@ def test_a_crash_midway_leaves_nothing_a_later_prepare_would_trust(
         written.append(path)
         write_png(image, path)
 
-    monkeypatch.setattr(roleplay_scenes, "_write_png", crash_after_five)
+    monkeypatch.setattr(roleplay_scenes.generator, "_write_png", crash_after_five)
     with pytest.raises(OSError, match="disk full"):
         scenes.prepare()
     assert not scenes.directory.exists()
