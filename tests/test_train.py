@@ -19,8 +19,16 @@ from conftest import TINY_DATA
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 FUSIONS = sorted(p.stem for p in (CONF_DIR / "model" / "fusion").glob("*.yaml"))
-IMAGE_ENCODERS = sorted(p.stem for p in (CONF_DIR / "model" / "image_encoder").glob("*.yaml"))
-TEXT_ENCODERS = sorted(p.stem for p in (CONF_DIR / "model" / "text_encoder").glob("*.yaml"))
+
+
+def encoders(modality: str) -> list[str]:
+    """The encoder options of a modality, without ``none`` (which leaves the modality out)."""
+    folder = CONF_DIR / "model" / f"{modality}_encoder"
+    return sorted(p.stem for p in folder.glob("*.yaml") if p.stem != "none")
+
+
+IMAGE_ENCODERS = encoders("image")
+TEXT_ENCODERS = encoders("text")
 AUDIO_FUSIONS = ["audio_only"]
 """Fusions that need audio; every other one runs with image and text alone."""
 IMAGE_TEXT_FUSIONS = [f for f in FUSIONS if f not in AUDIO_FUSIONS]
@@ -52,6 +60,22 @@ def test_every_fusion_trains_with_every_text_encoder(compose_train, fusion, text
     assert_trains(
         compose_train(f"model/fusion={fusion}", f"model/text_encoder={text_encoder}", "debug=fast")
     )
+
+
+@pytest.mark.parametrize(("dropped", "fusion"), [("image", "text_only"), ("text", "image_only")])
+def test_none_encoder_leaves_the_modality_out_of_model_and_data(compose_train, dropped, fusion):
+    cfg = compose_train(f"model/{dropped}_encoder=none", f"model/fusion={fusion}", "debug=fast")
+    kept = "text" if dropped == "image" else "image"
+    assert list(cfg.data.modalities) == [kept]
+    assert_trains(cfg)
+
+
+def test_a_multimodal_fusion_without_enough_encoders_says_so(compose_train):
+    cfg = compose_train("model/image_encoder=none", "model/fusion=concat", "debug=fast")
+    with pytest.raises(
+        Exception, match=r"ConcatFusion fuses at least 2 modalities, got \('text',\)"
+    ):
+        train(cfg)
 
 
 @pytest.mark.parametrize("fusion", THREE_WAY_FUSIONS)
