@@ -20,6 +20,7 @@ import os
 import statistics
 import subprocess
 import sys
+import time
 from collections import defaultdict
 from datetime import date
 from pathlib import Path
@@ -67,13 +68,30 @@ def sweeps(seeds: list[int]) -> dict[str, list[str]]:
     return runs
 
 
-def run(work: Path, seeds: list[int], parallel: int, extra: list[str]) -> None:
-    """Start each sweep as its own process, ``parallel`` at a time, one thread each.
+def _split(name: str, overrides: list[str], parts: int) -> list[tuple[str, list[str]]]:
+    """Cut a sweep into ``parts`` processes by dealing its fusions out round-robin."""
+    fusions = next(o for o in overrides if o.startswith("model/fusion=")).split("=", 1)[1]
+    chunks = [c for c in (fusions.split(",")[i::parts] for i in range(parts)) if c]
+    if len(chunks) == 1:
+        return [(name, overrides)]
+    return [
+        (f"{name}_part{i + 1}of{len(chunks)}",
+         [f"model/fusion={','.join(c)}" if o.startswith("model/fusion=") else o
+          for o in overrides])
+        for i, c in enumerate(chunks)
+    ]  # fmt: skip
 
-    ``extra`` overrides apply to every job (e.g. ``debug=fast`` to try the script out).
+
+def run(work: Path, seeds: list[int], parallel: int, extra: list[str], only: list[str]) -> None:
+    """Start the sweeps as processes, ``parallel`` at a time, one thread each.
+
+    A sweep over several fusions is cut into ``parallel`` processes so that no core idles
+    while the longest sweep finishes. ``extra`` overrides apply to every job (e.g.
+    ``debug=fast`` to try the script out); ``only`` picks sweeps by name.
     """
     env = {**os.environ, "OMP_NUM_THREADS": "1"} if parallel > 1 else dict(os.environ)
-    pending = list(sweeps(seeds).items())
+    chosen = {n: o for n, o in sweeps(seeds).items() if not only or n in only}
+    pending = [part for n, o in chosen.items() for part in _split(n, o, parallel)]
     running: list[subprocess.Popen] = []
     while pending or running:
         while pending and len(running) < parallel:
@@ -83,8 +101,11 @@ def run(work: Path, seeds: list[int], parallel: int, extra: list[str]) -> None:
                        "logger=none", f"hydra.sweep.dir={work / name}"]  # fmt: skip
             print("started:", " ".join(command[2:]), flush=True)
             running.append(subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=log))
-        running[0].wait()
-        finished = running.pop(0)
+        finished = next((p for p in running if p.poll() is not None), None)
+        if finished is None:
+            time.sleep(2)
+            continue
+        running.remove(finished)
         if finished.returncode != 0:
             raise SystemExit(f"a sweep failed (exit {finished.returncode}); see {work}/*.log")
 
@@ -278,12 +299,13 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--parallel", type=int, default=1)
     parser.add_argument("--override", nargs="*", default=[], help="Hydra overrides for every job")
+    parser.add_argument("--only", nargs="*", default=[], help="sweeps to run, by name")
     parser.add_argument("--work", type=Path, default=ROOT / "outputs" / "fusion_results")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "fusion_results.md")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     if args.action == "run":
-        run(args.work, args.seeds, args.parallel, args.override)
+        run(args.work, args.seeds, args.parallel, args.override, args.only)
         return
     register_configs()
     summary = summarise(args.work)
