@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -135,6 +136,7 @@ def _job_rows(work: Path) -> list[dict]:
                 "f1": result["metrics"]["test/f1"],
                 "acc": result["metrics"]["test/acc"],
                 "ceiling": _ceiling(reads, bool(cfg.data.source.audio)),
+                "measured": date.fromtimestamp(metrics_file.stat().st_mtime).isoformat(),
             }
         )
     return rows
@@ -178,8 +180,40 @@ def summarise(work: Path) -> list[dict]:
                 "parameters": parameters,
                 "flops_per_sample": flops,
                 "ceiling": rows[0]["ceiling"],
+                "measured": max(r["measured"] for r in rows),
             }
         )
+    return summary
+
+
+def _key(row: dict) -> tuple:
+    return row["data"], row["reads"], row["text_encoder"], row["fusion"]
+
+
+def with_previous(summary: list[dict], previous: Path) -> list[dict]:
+    """Add the rows of an earlier report (its JSON) that this one did not re-run.
+
+    Sweeps are hours on a CPU: re-running one column should not mean re-running all. A carried
+    row keeps its own ``measured`` date (rows of reports from before that field existed take
+    the date in the report's Markdown header).
+    """
+    if not previous.is_file():
+        return sorted_rows(summary)
+    header = (
+        previous.with_suffix(".md").read_text() if previous.with_suffix(".md").is_file() else ""
+    )
+    found = re.search(r"Measured (\d{4}-\d{2}-\d{2})", header)
+    fresh = {_key(row) for row in summary}
+    carried = [
+        {**row, "measured": row.get("measured") or (found.group(1) if found else "unknown")}
+        for row in json.loads(previous.read_text())
+        if _key(row) not in fresh
+    ]
+    return sorted_rows(summary + carried)
+
+
+def sorted_rows(summary: list[dict]) -> list[dict]:
+    """Image-and-text first, then by text encoder, modalities read and the fusion order."""
     order = {f: i for i, f in enumerate(dict.fromkeys(TWO_WAY + THREE_WAY))}
     summary.sort(
         key=lambda s: (s["data"] != "image and text", s["text_encoder"], -s["reads"].count("+"),
@@ -223,12 +257,16 @@ def missing(summary: list[dict]) -> list[str]:
     return [f"{f} ({d}, text encoder {e})" for d, e, f in planned if (d, e, f) not in found]
 
 
+def _dates(summary: list[dict]) -> str:
+    return ", ".join(sorted({s["measured"] for s in summary})) or str(date.today())
+
+
 def markdown(summary: list[dict], command: str) -> str:
     not_run = missing(summary)
     lines = [
         "# Fusion results on the default data",
         "",
-        f"Measured {date.today()} by `{command}` (then `report`), on a 2-core CPU. Each job is "
+        f"Measured {_dates(summary)} by `{command}` (then `report`), on a 2-core CPU. Each job is "
         "the default experiment with one fusion and one text encoder swapped in: synthetic "
         "role-play scenes, 2000/500/500 at 64 px, 8 roles, ambiguity 2, 5% label noise; small "
         "CNN image encoder, `model.dim=128`, AdamW, cosine schedule, 5 epochs; the test split "
@@ -308,7 +346,7 @@ def main() -> None:
         run(args.work, args.seeds, args.parallel, args.override, args.only)
         return
     register_configs()
-    summary = summarise(args.work)
+    summary = with_previous(summarise(args.work), args.out.with_suffix(".json"))
     (args.out.parent / "images").mkdir(parents=True, exist_ok=True)
     plot(summary, args.out.parent / "images" / "fusion_results.png")
     command = f"python scripts/fusion_results.py run --parallel {args.parallel}"
