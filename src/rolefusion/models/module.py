@@ -10,32 +10,15 @@ import lightning as L
 import torch
 from torch import nn
 from torchmetrics import MaxMetric, MetricCollection
-from torchmetrics.classification import (
-    MulticlassAccuracy,
-    MulticlassF1Score,
-    MulticlassPrecision,
-    MulticlassRecall,
-)
 
 from rolefusion.data.batch import Batch
 from rolefusion.models.classifier import FusionClassifier
 from rolefusion.models.fusion.base import Fusion
-
-
-def classification_metrics(num_classes: int, average: str) -> MetricCollection:
-    """Accuracy (over examples) and ``average``-averaged precision, recall and F1."""
-    return MetricCollection(
-        {
-            "acc": MulticlassAccuracy(num_classes, average="micro"),
-            "precision": MulticlassPrecision(num_classes, average=average),
-            "recall": MulticlassRecall(num_classes, average=average),
-            "f1": MulticlassF1Score(num_classes, average=average),
-        }
-    )
+from rolefusion.models.metrics import classification_loss, classification_metrics, metric_inputs
 
 
 class RoleFusionModule(L.LightningModule):
-    """Trains a fusion classifier with cross-entropy and tracks metrics per split.
+    """Trains a fusion classifier for its task and tracks metrics per split.
 
     Args:
         fusion: partial ``(modalities, dim) -> Fusion`` (``conf/model/fusion``).
@@ -49,6 +32,9 @@ class RoleFusionModule(L.LightningModule):
         dim: the shared feature width of every encoder.
         head_dropout: dropout before the classification head.
         average: how precision, recall and F1 average over classes (``macro``, ``weighted``).
+        task: ``multiclass``, ``binary`` or ``multilabel`` (from the data).
+        threshold: decision threshold on the positive probability (binary, multilabel).
+        class_weights: loss weights against imbalance (from the data, ``class_balance=loss``).
     """
 
     def __init__(
@@ -65,8 +51,19 @@ class RoleFusionModule(L.LightningModule):
         dim: int = 128,
         head_dropout: float = 0.1,
         average: str = "macro",
+        task: str = "multiclass",
+        threshold: float = 0.5,
+        class_weights: Sequence[float] | None = None,
     ) -> None:
         super().__init__()
+        if (
+            task == "multilabel"
+            and getattr(fusion, "keywords", {}).get("combine") == "probabilities"
+        ):
+            raise ValueError(
+                "model.fusion.combine=probabilities averages softmax distributions, which "
+                "multilabel data does not have; use combine=logits"
+            )
         self.save_hyperparameters(
             {
                 "class_names": list(class_names),
@@ -75,6 +72,9 @@ class RoleFusionModule(L.LightningModule):
                 "dim": dim,
                 "head_dropout": head_dropout,
                 "average": average,
+                "task": task,
+                "threshold": threshold,
+                "class_weights": list(class_weights) if class_weights else None,
             }
         )
         text_factory = (
@@ -89,8 +89,9 @@ class RoleFusionModule(L.LightningModule):
         )
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
-        self.loss = nn.CrossEntropyLoss()
-        metrics = classification_metrics(len(class_names), average)
+        self.task = task
+        self.loss = classification_loss(task, class_weights)
+        metrics = classification_metrics(task, len(class_names), average, threshold)
         self.train_metrics = metrics.clone(prefix="train/")
         self.val_metrics = metrics.clone(prefix="val/")
         self.test_metrics = metrics.clone(prefix="test/")
@@ -101,8 +102,9 @@ class RoleFusionModule(L.LightningModule):
 
     def _step(self, batch: Batch, metrics: MetricCollection, split: str) -> torch.Tensor:
         logits = self(batch)
-        loss = self.loss(logits, batch.label)
-        metrics.update(logits, batch.label)
+        target = batch.label.float() if self.task == "multilabel" else batch.label
+        loss = self.loss(logits, target)
+        metrics.update(*metric_inputs(self.task, logits, batch.label))
         on_step = split == "train"
         self.log(
             f"{split}/loss",
