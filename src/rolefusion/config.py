@@ -52,6 +52,22 @@ class TrainSchema:
     optimized_metric: str = "val/f1_best"
 
 
+@dataclass
+class InspectOptions:
+    """``rolefusion-data``'s own settings (``conf/data_inspect.yaml``)."""
+
+    out_dir: str = "outputs/data_inspect"
+    samples: int = 16
+    seed: int = 0
+
+
+@dataclass
+class DataInspectSchema(TrainSchema):
+    """The training keys, plus ``inspect``."""
+
+    inspect: InspectOptions = field(default_factory=InspectOptions)
+
+
 def encoded_modalities(*, _root_: DictConfig) -> list[str]:
     """The modalities the model has an encoder for (``model.<modality>_encoder`` not null).
 
@@ -71,7 +87,9 @@ RESOLVERS = {
 
 def register_configs() -> None:
     """Make the schema and the ``rf.*`` resolvers available to Hydra."""
-    ConfigStore.instance().store(name="train_schema", node=TrainSchema)
+    store = ConfigStore.instance()
+    store.store(group="schema", name="train", node=TrainSchema, package="_global_")
+    store.store(group="schema", name="data_inspect", node=DataInspectSchema, package="_global_")
     for name, resolver in RESOLVERS.items():
         if not OmegaConf.has_resolver(name):
             OmegaConf.register_new_resolver(name, resolver)
