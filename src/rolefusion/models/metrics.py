@@ -11,19 +11,22 @@ from collections.abc import Sequence
 
 import torch
 from torch import nn
-from torchmetrics import MetricCollection
+from torchmetrics import Metric, MetricCollection
 from torchmetrics.classification import (
     BinaryAccuracy,
     BinaryAUROC,
+    BinaryConfusionMatrix,
     BinaryF1Score,
     BinaryPrecision,
     BinaryRecall,
     MulticlassAccuracy,
+    MulticlassConfusionMatrix,
     MulticlassF1Score,
     MulticlassPrecision,
     MulticlassRecall,
     MultilabelAccuracy,
     MultilabelAUROC,
+    MultilabelConfusionMatrix,
     MultilabelF1Score,
     MultilabelPrecision,
     MultilabelRecall,
@@ -89,3 +92,34 @@ def classification_loss(task: str, class_weights: Sequence[float] | None = None)
     if task == "multilabel":
         return nn.BCEWithLogitsLoss(pos_weight=weights)
     return nn.CrossEntropyLoss(weight=weights)
+
+
+def confusion_metric(task: str, num_classes: int, threshold: float = 0.5) -> Metric:
+    """The test confusion matrix: ``[C, C]`` (rows true, columns predicted), for multilabel one
+    ``[2, 2]`` matrix per class. Per-class scores are derived from it (:func:`per_class_scores`)."""
+    if task == "multilabel":
+        return MultilabelConfusionMatrix(num_classes, threshold)
+    if task == "binary":
+        return BinaryConfusionMatrix(threshold)
+    return MulticlassConfusionMatrix(num_classes)
+
+
+def per_class_scores(confusion: torch.Tensor, class_names: Sequence[str]) -> dict[str, dict]:
+    """Precision, recall, F1 and support of each class from a confusion matrix (or a stack of
+    per-class ``[2, 2]`` matrices); a class never predicted has precision 0, as torchmetrics'."""
+    if confusion.dim() == 3:
+        true_positive = confusion[:, 1, 1]
+        predicted = confusion[:, :, 1].sum(1)
+        actual = confusion[:, 1, :].sum(1)
+    else:
+        true_positive = confusion.diagonal()
+        predicted = confusion.sum(0)
+        actual = confusion.sum(1)
+    scores = {}
+    for i, name in enumerate(class_names):
+        tp, p, a = (float(x[i]) for x in (true_positive, predicted, actual))
+        precision = tp / p if p else 0.0
+        recall = tp / a if a else 0.0
+        f1 = 2 * tp / (p + a) if p + a else 0.0
+        scores[name] = {"precision": precision, "recall": recall, "f1": f1, "support": int(a)}
+    return scores

@@ -14,7 +14,12 @@ from torchmetrics import MaxMetric, MetricCollection
 from rolefusion.data.batch import Batch
 from rolefusion.models.classifier import FusionClassifier
 from rolefusion.models.fusion.base import Fusion
-from rolefusion.models.metrics import classification_loss, classification_metrics, metric_inputs
+from rolefusion.models.metrics import (
+    classification_loss,
+    classification_metrics,
+    confusion_metric,
+    metric_inputs,
+)
 
 
 class RoleFusionModule(L.LightningModule):
@@ -96,11 +101,16 @@ class RoleFusionModule(L.LightningModule):
         self.val_metrics = metrics.clone(prefix="val/")
         self.test_metrics = metrics.clone(prefix="test/")
         self.val_f1_best = MaxMetric()
+        self.test_confusion = confusion_metric(task, len(class_names), threshold)
+        self.test_confusion_matrix: torch.Tensor | None = None  # set by the last test epoch
 
     def forward(self, batch: Batch) -> torch.Tensor:
         return self.net(batch)
 
-    def _step(self, batch: Batch, metrics: MetricCollection, split: str) -> torch.Tensor:
+    def _step(
+        self, batch: Batch, metrics: MetricCollection, split: str
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Loss and metric updates for one batch; returns the loss and the logits."""
         logits = self(batch)
         target = batch.label.float() if self.task == "multilabel" else batch.label
         loss = self.loss(logits, target)
@@ -115,10 +125,10 @@ class RoleFusionModule(L.LightningModule):
             batch_size=len(batch),
             sync_dist=not on_step,  # the epoch mean over every rank's examples
         )
-        return loss
+        return loss, logits
 
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
-        return self._step(batch, self.train_metrics, "train")
+        return self._step(batch, self.train_metrics, "train")[0]
 
     def on_train_epoch_end(self) -> None:
         # torchmetrics' compute() already gathers every rank's state: no sync_dist needed.
@@ -141,11 +151,15 @@ class RoleFusionModule(L.LightningModule):
         self.val_metrics.reset()
 
     def test_step(self, batch: Batch, batch_idx: int) -> None:
-        self._step(batch, self.test_metrics, "test")
+        _, logits = self._step(batch, self.test_metrics, "test")
+        scores, target = metric_inputs(self.task, logits, batch.label)
+        self.test_confusion.update(scores, target)
 
     def on_test_epoch_end(self) -> None:
         self.log_dict(self.test_metrics.compute())
         self.test_metrics.reset()
+        self.test_confusion_matrix = self.test_confusion.compute().cpu()
+        self.test_confusion.reset()
 
     def configure_optimizers(self) -> Any:
         optimizer = self.optimizer_factory(params=self.parameters())
