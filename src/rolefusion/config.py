@@ -88,12 +88,18 @@ def sweep_key() -> str:
     """A sweep directory name made from the command line's overrides, so that running the same
     multirun command again finds the same directory (and skips or resumes its jobs).
 
+    Settings of Hydra itself (launcher, partition, number of Optuna trials) are left out: the
+    same sweep moved to a cluster, or given more trials, is still the same sweep.
+
     Read from ``sys.argv`` (every ``key=value`` argument) and cached: the launcher resolves it
     once in the process that was given the command, and Hydra copies its resolver cache into
     every job's config, local or shipped to Slurm, as it does for ``${now:}``.
     """
-    overrides = [a for a in sys.argv[1:] if "=" in a and not a.startswith("-")]
-    named = [o for o in overrides if not o.startswith(("paths.", "hydra."))]
+    overrides = [
+        a for a in sys.argv[1:]
+        if "=" in a and not a.startswith(("-", "hydra.", "hydra/", "+hydra"))
+    ]  # fmt: skip
+    named = [o for o in overrides if not o.startswith("paths.")]
     slug = re.sub(r"[^A-Za-z0-9=,.+-]+", "_", "_".join(named))[:60] or "defaults"
     digest = hashlib.sha256("\n".join(sorted(overrides)).encode()).hexdigest()[:8]
     return f"{slug}-{digest}"

@@ -23,6 +23,7 @@ import lightning as L
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from hydra.utils import instantiate
+from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
 from rolefusion.build import build_model, prepared_datamodule
@@ -95,11 +96,13 @@ def train(cfg: DictConfig) -> dict[str, float]:
     if cfg.seed is not None:
         L.seed_everything(cfg.seed, workers=True)
     output_dir.mkdir(parents=True, exist_ok=True)
-    (output_dir / "failed.json").unlink(missing_ok=True)  # an earlier attempt's
-    (output_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    if rank_zero_only.rank == 0:  # every rank of a multi-process Slurm job runs this
+        (output_dir / "failed.json").unlink(missing_ok=True)  # an earlier attempt's
+        (output_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
 
     datamodule = prepared_datamodule(cfg)
-    datamodule.save(output_dir)
+    if rank_zero_only.rank == 0:
+        datamodule.save(output_dir)
     model = build_model(cfg, datamodule.spec)
     loggers = _instantiate_all(cfg.logger)
     trainer: L.Trainer = instantiate(
@@ -184,7 +187,8 @@ def main(cfg: DictConfig) -> float | None:
     try:
         metrics = train(cfg)
     except Exception as error:
-        record_failure(Path(cfg.paths.output_dir), error)
+        if rank_zero_only.rank == 0:
+            record_failure(Path(cfg.paths.output_dir), error)
         if HydraConfig.get().mode != RunMode.MULTIRUN:
             raise
         log.exception("job failed; recorded in %s/failed.json", cfg.paths.output_dir)
