@@ -165,7 +165,7 @@ def test_job_killed_from_inside_is_reported_failed_and_the_others_finish(slurm, 
     # seed=2 is job 1: it SIGKILLs itself as training starts, as an out-of-memory kill would.
     result = slurm_sweep(
         tmp_path, data_dir, "seed=1,2,3",
-        "+callbacks.kill._target_=slurm_helpers.KillOnSeed", "+callbacks.kill.seed=2",
+        "+callbacks.kill._target_=interruptions.KillOnSeed", "+callbacks.kill.seed=2",
     )  # fmt: skip
     print(result.stderr[-3000:])  # what the user sees; pytest shows it if the test fails
     # submitit finds the killed job FAILED in sacct and raises; Hydra exits with an error.

@@ -101,6 +101,7 @@ class RoleFusionModule(L.LightningModule):
         self.val_metrics = metrics.clone(prefix="val/")
         self.test_metrics = metrics.clone(prefix="test/")
         self.val_f1_best = MaxMetric()
+        self.val_f1_best.persistent(True)  # in checkpoints: a resumed run remembers its best
         self.test_confusion = confusion_metric(task, len(class_names), threshold)
         self.test_confusion_matrix: torch.Tensor | None = None  # set by the last test epoch
 
