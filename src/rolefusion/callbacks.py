@@ -36,3 +36,48 @@ class RandomStateCheckpoint(L.Callback):
         random.setstate(state_dict["python"])
         if "cuda" in state_dict and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state_dict["cuda"])
+
+
+class NonFiniteLossError(FloatingPointError):
+    """Training produced a NaN or infinite loss."""
+
+
+class NonFiniteLossGuard(L.Callback):
+    """Stops training at the first non-finite loss, gradient or weight, naming the step and the
+    batch; the checkpoints on disk (``last.ckpt``, the best) keep the last finite state.
+
+    Checking every parameter and buffer each step costs one pass over the model's state, small
+    beside a training step. In a sweep the error lands in the job's ``failed.json``.
+    """
+
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
+        batch_idx: int,
+    ) -> None:  # fmt: skip
+        loss = outputs["loss"] if isinstance(outputs, dict) else outputs
+        if loss is not None and not torch.isfinite(loss).all():
+            self._stop(trainer, f"the training loss is {loss.item()}", batch_idx)
+        # Finite gradients can still overflow the weights (a huge learning rate times weight
+        # decay) or the normalisation statistics: check the state each step, so that every
+        # checkpoint written so far is known to be finite.
+        state = [*pl_module.named_parameters(), *pl_module.named_buffers()]
+        for name, tensor in state:
+            if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+                self._stop(trainer, f"{name} is no longer finite after the update", batch_idx)
+
+    def on_before_optimizer_step(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, optimizer: Any
+    ) -> None:
+        for name, parameter in pl_module.named_parameters():
+            if parameter.grad is not None and not torch.isfinite(parameter.grad).all():
+                batch_idx = trainer.fit_loop.epoch_loop.batch_progress.current.ready - 1
+                self._stop(trainer, f"the gradient of {name} is not finite", batch_idx)
+
+    @staticmethod
+    def _stop(trainer: L.Trainer, what: str, batch_idx: int) -> None:
+        checkpoints = getattr(trainer.checkpoint_callback, "dirpath", None) or "(none kept)"
+        raise NonFiniteLossError(
+            f"{what} at global step {trainer.global_step} (epoch {trainer.current_epoch}, batch "
+            f"{batch_idx} of the epoch); the checkpoints in {checkpoints} hold the last finite "
+            "state. Lower optimizer.lr, or look for bad inputs."
+        )

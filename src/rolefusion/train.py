@@ -29,6 +29,7 @@ from omegaconf import DictConfig, OmegaConf
 from rolefusion.build import build_model, prepared_datamodule
 from rolefusion.config import check_targets, register_configs
 from rolefusion.models.metrics import per_class_scores
+from rolefusion.provenance import provenance
 from rolefusion.run_summary import (
     log_test_details,
     print_metrics_table,
@@ -99,6 +100,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     if rank_zero_only.rank == 0:  # every rank of a multi-process Slurm job runs this
         (output_dir / "failed.json").unlink(missing_ok=True)  # an earlier attempt's
         (output_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+        write_json_atomically(output_dir / "provenance.json", provenance(cfg.seed))
 
     datamodule = prepared_datamodule(cfg)
     if rank_zero_only.rank == 0:
