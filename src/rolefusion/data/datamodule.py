@@ -242,13 +242,22 @@ class RoleFusionDataModule(L.LightningDataModule):
         self.source.prepare()
 
     def setup(self, stage: str | None = None) -> None:
-        """Read the training split (it defines the classes and vocabulary), then the splits the
-        stage needs. Each split is read once, however often Lightning calls this."""
-        self._read("train")
+        """Read the training split (it defines the classes, vocabulary and pixel statistics,
+        unless a checkpoint restored them), then the splits the stage needs. Each split is read
+        once, however often Lightning calls this."""
+        if stage in (None, "fit") or not self._restored:
+            self.read("train")
         for split in STAGE_SPLITS.get(stage or "fit", SPLITS):
-            self._read(split)
+            self.read(split)
 
-    def _read(self, split: str) -> None:
+    @property
+    def _restored(self) -> bool:
+        """Whether everything the training split decides is known (from a checkpoint)."""
+        images_ready = self.mean is not None or "image" not in self.modalities
+        return self.labels is not None and self.tokenizer is not None and images_ready
+
+    def read(self, split: str) -> None:
+        """Read, clean and count one split (once)."""
         if split in self.examples:
             return
         manifest = self.source.manifest(split)
@@ -419,7 +428,8 @@ class RoleFusionDataModule(L.LightningDataModule):
             weights = 1 / counts[torch.tensor(targets)]
         return WeightedRandomSampler(weights, num_samples=len(targets), replacement=True)
 
-    def _loader(self, split: str) -> DataLoader:
+    def dataloader(self, split: str) -> DataLoader:
+        """The loader of any split that was read; only ``train`` shuffles and augments."""
         training = split == "train"
         sampler = self._sampler() if training else None
         dropout = self.augment.text_token_dropout if training else 0.0
@@ -432,13 +442,13 @@ class RoleFusionDataModule(L.LightningDataModule):
         )
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader("train")
+        return self.dataloader("train")
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader("val")
+        return self.dataloader("val")
 
     def test_dataloader(self) -> DataLoader:
-        return self._loader("test")
+        return self.dataloader("test")
 
 
 def _rounded(values: Sequence[float] | None) -> list[float]:
