@@ -110,11 +110,12 @@ class BatchCollator:
 
     def __call__(self, items: list[dict[str, Any]]) -> Batch:
         labels = [item["label"] for item in items]
-        label = (
-            torch.stack(labels)
-            if isinstance(labels[0], torch.Tensor)
-            else torch.tensor(labels, dtype=torch.long)
-        )
+        if labels[0] is None:  # examples to predict: no label, -1 as the Batch contract says
+            label = torch.full((len(items),), -1, dtype=torch.long)
+        elif isinstance(labels[0], torch.Tensor):
+            label = torch.stack(labels)
+        else:
+            label = torch.tensor(labels, dtype=torch.long)
         batch = Batch(label=label)
         if "image" in items[0]:
             batch.image = torch.stack([item["image"] for item in items])
@@ -398,7 +399,11 @@ class RoleFusionDataModule(L.LightningDataModule):
     # -- loaders ------------------------------------------------------------------------------
 
     def dataset(self, split: str) -> RoleFusionDataset:
-        steps = self.augment.image_steps(self.images.size) if split == "train" else []
+        return self.dataset_of(self.examples[split], augment=split == "train")
+
+    def dataset_of(self, examples: Sequence[Example], augment: bool = False) -> RoleFusionDataset:
+        """A dataset of any cleaned examples (new ones to predict), transformed as the run's."""
+        steps = self.augment.image_steps(self.images.size) if augment else []
         transform = v2.Compose(
             [
                 *steps,
@@ -407,7 +412,7 @@ class RoleFusionDataModule(L.LightningDataModule):
             ]
         )
         return RoleFusionDataset(
-            self.examples[split],
+            examples,
             self.images,
             self.cleaner.cache,
             transform,
@@ -428,6 +433,9 @@ class RoleFusionDataModule(L.LightningDataModule):
             weights = 1 / counts[torch.tensor(targets)]
         return WeightedRandomSampler(weights, num_samples=len(targets), replacement=True)
 
+    def collator(self, token_dropout: float = 0.0) -> BatchCollator:
+        return BatchCollator(self.tokenizer, self.max_text_length, token_dropout)
+
     def dataloader(self, split: str) -> DataLoader:
         """The loader of any split that was read; only ``train`` shuffles and augments."""
         training = split == "train"
@@ -437,7 +445,7 @@ class RoleFusionDataModule(L.LightningDataModule):
             self.dataset(split),
             shuffle=training and sampler is None,
             sampler=sampler,
-            collate_fn=BatchCollator(self.tokenizer, self.max_text_length, dropout),
+            collate_fn=self.collator(dropout),
             **self.loader_options,
         )
 
