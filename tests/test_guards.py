@@ -43,3 +43,15 @@ def test_every_run_records_seed_commit_and_versions(
         "torch"
     ].startswith(torch.__version__.split("+")[0])
     assert record["git"] is None or len(record["git"]["commit"]) == 40
+
+
+def test_pruning_reaches_its_target_sparsity_and_reports_it(
+    compose_train: Callable[..., DictConfig],
+) -> None:
+    cfg = compose_train("callbacks=pruning", "callbacks.pruning.sparsity=0.75",
+                        "trainer.max_epochs=2", "logger=none")  # fmt: skip
+    metrics = train(cfg)
+    assert metrics["pruning/sparsity"] == pytest.approx(0.75, abs=0.01)
+    assert "test/f1" in metrics
+    recorded = json.loads((Path(cfg.paths.output_dir) / "metrics.json").read_text())
+    assert recorded["metrics"]["pruning/sparsity"] == metrics["pruning/sparsity"]

@@ -8,6 +8,8 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
+from lightning.pytorch.callbacks import ModelPruning
+from torch import nn
 
 
 class RandomStateCheckpoint(L.Callback):
@@ -80,4 +82,40 @@ class NonFiniteLossGuard(L.Callback):
             f"{what} at global step {trainer.global_step} (epoch {trainer.current_epoch}, batch "
             f"{batch_idx} of the epoch); the checkpoints in {checkpoints} hold the last finite "
             "state. Lower optimizer.lr, or look for bad inputs."
+        )
+
+
+class TargetSparsityPruning(ModelPruning):
+    """Lightning's :class:`ModelPruning`, aimed at a final sparsity rather than a per-epoch amount.
+
+    Global L1 magnitude pruning of the weights of every linear and convolutional layer, a share
+    ``1 - (1 - sparsity) ** (1 / epochs)`` at the end of each of ``epochs`` epochs, so that the
+    last leaves ``sparsity`` of those weights at zero; pruning is made permanent when training
+    ends, and the sparsity reached is reported as ``pruning/sparsity`` (``metrics.json``).
+    """
+
+    PRUNED_LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d)
+
+    def __init__(self, sparsity: float, epochs: int, **kwargs: Any) -> None:
+        if not 0 <= sparsity < 1:
+            raise ValueError(f"callbacks.pruning.sparsity: expected [0, 1), got {sparsity}")
+        if epochs < 1:
+            raise ValueError(f"callbacks.pruning.epochs: expected >= 1, got {epochs}")
+        per_epoch = 1 - (1 - sparsity) ** (1 / epochs)
+        super().__init__("l1_unstructured", amount=per_epoch, use_global_unstructured=True,
+                         make_pruning_permanent=True, **kwargs)  # fmt: skip
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        self._parameters_to_prune = [
+            (module, "weight") for module in pl_module.modules()
+            if isinstance(module, self.PRUNED_LAYERS)
+        ]  # fmt: skip
+        super().setup(trainer, pl_module, stage)
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        super().on_train_end(trainer, pl_module)
+        weights = [module.weight for module, _ in self._parameters_to_prune]
+        zeros = sum(int((w == 0).sum()) for w in weights)
+        trainer.callback_metrics["pruning/sparsity"] = torch.tensor(
+            zeros / sum(w.numel() for w in weights)
         )
