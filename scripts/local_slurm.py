@@ -356,7 +356,10 @@ SlurmctldPort={ports["slurmctld"]}
 SlurmdPort={ports["slurmd"]}
 SlurmUser=root
 SlurmdUser=root
-{auth}CredType=cred/munge
+AuthType=auth/munge
+# cred_expire: a requeued job may start again this long (+1 s) after it ended (default 120 s).
+AuthInfo=socket={layout.munge_socket},cred_expire=5
+CredType=cred/munge
 MpiDefault=none
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
@@ -364,10 +367,12 @@ JobAcctGatherType=jobacct_gather/none
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core
 SchedulerType=sched/backfill
+# Try to start pending jobs every 2 s, not 60 s: a requeued job starts soon after it may.
+SchedulerParameters=sched_interval=2
 # The node's hardware is what this file says (CPUs, memory), whatever slurmd detects.
 SlurmdParameters=config_overrides
 ReturnToService=2
-# A cancelled job gets SIGKILL 5 s after SIGTERM (submitit ignores SIGTERM).
+# A cancelled or requeued job gets SIGKILL 5 s after SIGTERM (submitit ignores SIGTERM).
 KillWait=5
 InactiveLimit=0
 StateSaveLocation={slurm / "ctld"}

@@ -1,10 +1,12 @@
 """Callbacks that kill their own process with SIGKILL, as the kernel's out-of-memory killer or a
-node failure would, for the tests of what survives that (imported by the tests' jobs)."""
+node failure would, or give a test time to interrupt it from outside (``scontrol requeue``), for
+the tests of what survives that (imported by the tests' jobs)."""
 
 from __future__ import annotations
 
 import os
 import signal
+import time
 
 import lightning as L
 
@@ -25,8 +27,10 @@ class KillOnSeed(L.Callback):
 
 
 class KillAfterEpoch(L.Callback):
-    """SIGKILL this process at the end of training epoch ``epoch`` (0-based), after that
-    epoch's checkpoints were written: the run stops between epochs without a word."""
+    """SIGKILL this process at the end of training epoch ``epoch`` (0-based), after its
+    validation but before its checkpoints are written (Lightning's ModelCheckpoint saves in
+    ``on_train_epoch_end`` after every other callback's): the run stops without a word, and its
+    ``last.ckpt`` is that of epoch ``epoch - 1``."""
 
     def __init__(self, epoch: int) -> None:
         self.epoch = epoch
@@ -34,3 +38,24 @@ class KillAfterEpoch(L.Callback):
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.current_epoch == self.epoch:
             os.kill(os.getpid(), signal.SIGKILL)
+
+
+class PauseAfterEpoch(L.Callback):
+    """Sleep ``seconds`` once training epoch ``epoch`` (0-based) has ended and its checkpoints
+    were written, before the next epoch starts: time for a test to interrupt the run between
+    epochs. Not in ``on_train_epoch_end``: Lightning's ModelCheckpoint saves there only after
+    every other callback. A run resumed after that epoch does not pause. It draws no random
+    numbers and changes nothing of the run: the results are those of the run without it."""
+
+    def __init__(self, seconds: float, epoch: int = 0) -> None:
+        self.seconds = seconds
+        self.epoch = epoch
+        self._ended = False
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._ended = trainer.current_epoch == self.epoch
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self._ended:
+            self._ended = False
+            time.sleep(self.seconds)

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
@@ -60,16 +61,24 @@ def slurm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
             shutil.rmtree(state_dir / "mysql", ignore_errors=True)
 
 
+def train_command(root: Path, data_dir: Path, *overrides: str, multirun: bool = False) -> list[str]:
+    """``rolefusion-train [-m] ...`` on tiny data, writing under ``root``."""
+    return [sys.executable, "-m", "rolefusion.train", *(["-m"] if multirun else []),
+            f"paths.log_dir={root}/outputs", f"paths.data_dir={data_dir}", *TINY_DATA,
+            *overrides]  # fmt: skip
+
+
+def train_env() -> dict[str, str]:
+    """This environment plus tests/ for the tests' callbacks: the jobs run in the environment
+    sbatch was called from."""
+    path = os.pathsep.join(filter(None, [str(TESTS_DIR), os.environ.get("PYTHONPATH")]))
+    return {**os.environ, "PYTHONPATH": path, "PYTHONUNBUFFERED": "1"}
+
+
 def run_sweep(root: Path, data_dir: Path, *overrides: str) -> subprocess.CompletedProcess:
     """``rolefusion-train -m debug=fast ...`` on tiny data, writing under ``root``."""
-    command = [
-        sys.executable, "-m", "rolefusion.train", "-m", "debug=fast",
-        f"paths.log_dir={root}/outputs", f"paths.data_dir={data_dir}", *TINY_DATA, *overrides,
-    ]  # fmt: skip
-    # The jobs run in the environment sbatch was called from: this one, plus tests/ for the
-    # test's own callback.
-    path = os.pathsep.join(filter(None, [str(TESTS_DIR), os.environ.get("PYTHONPATH")]))
-    env = {**os.environ, "PYTHONPATH": path, "PYTHONUNBUFFERED": "1"}
+    command = train_command(root, data_dir, "debug=fast", *overrides, multirun=True)
+    env = train_env()
     try:
         return subprocess.run(
             command, cwd=root, env=env, capture_output=True, text=True, timeout=SWEEP_TIMEOUT_S
@@ -84,8 +93,8 @@ def slurm_sweep(root: Path, data_dir: Path, *overrides: str) -> subprocess.Compl
     )
 
 
-def sweep_directory(root: Path) -> Path:
-    (directory,) = (root / "outputs" / "debug" / "multirun").iterdir()
+def sweep_directory(root: Path, task_name: str = "debug") -> Path:
+    (directory,) = (root / "outputs" / task_name / "multirun").iterdir()
     return directory
 
 
@@ -176,3 +185,96 @@ def test_job_killed_from_inside_is_reported_failed_and_the_others_finish(slurm, 
     assert (sweep / "0" / "metrics.json").is_file()
     assert (sweep / "2" / "metrics.json").is_file()
     assert not (sweep / "1" / "metrics.json").exists()
+
+
+def job_attempts(job: str, timeout: float = 120) -> list[str]:
+    """Slurm's final word on each run of job ``job``, requeued ones included (``sacct -D``),
+    once the last one has ended (sacct may hear of it after the sweep command returned)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        states = subprocess.run(
+            ["sacct", "-n", "-X", "-P", "-D", "-j", job, "-o", "State"],
+            capture_output=True, text=True, check=True,
+        ).stdout.split()  # fmt: skip
+        if states and states[-1] not in ("PENDING", "RUNNING", "REQUEUED"):
+            return states
+        if time.monotonic() > deadline:
+            pytest.fail(f"job {job} did not end in {timeout:.0f} s: {states}")
+        time.sleep(1)
+
+
+def tail(path: Path, characters: int = 3000) -> str:
+    return path.read_text(errors="replace")[-characters:] if path.is_file() else ""
+
+
+@pytest.mark.slow
+def test_requeued_job_resumes_in_its_run_directory_to_the_uninterrupted_result(
+    slurm, tmp_path, data_dir
+):
+    # Three epochs, and a pause once the first one's checkpoints are written: time to requeue
+    # the job between epochs, as a preemption would.
+    config = ["trainer.max_epochs=3", "logger=none",
+              "+callbacks.pause._target_=interruptions.PauseAfterEpoch",
+              "+callbacks.pause.seconds=5", "+callbacks.pause.epoch=0"]  # fmt: skip
+    command = train_command(tmp_path, data_dir, "hydra/launcher=slurm",
+                            "hydra.launcher.partition=debug", *config, multirun=True)  # fmt: skip
+    out, err = tmp_path / "sweep.out", tmp_path / "sweep.err"
+    deadline, job = time.monotonic() + SWEEP_TIMEOUT_S, None
+    with open(out, "w") as stdout, open(err, "w") as stderr:
+        sweep = subprocess.Popen(command, cwd=tmp_path, env=train_env(), stdout=stdout,
+                                 stderr=stderr, text=True)  # fmt: skip
+    try:
+        multirun = tmp_path / "outputs" / "train" / "multirun"
+        while not (found := list(multirun.glob("*/0/checkpoints/last.ckpt"))):
+            if sweep.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"no last.ckpt while the job ran ({sweep.poll()}):\n{tail(err)}")
+            time.sleep(0.5)
+        run = found[0].parents[1]
+        assert not (run / "metrics.json").exists()  # training goes on: requeue it now
+        # A sweep of one job is not an array job: its folder is named after its plain job id.
+        (job,) = [p.name for p in (run.parent / ".submitit").iterdir() if p.name.isdigit()]
+        requeue = subprocess.run(["scontrol", "requeue", job], capture_output=True, text=True)
+        assert requeue.returncode == 0, requeue.stdout + requeue.stderr
+
+        # Meanwhile, the same configuration uninterrupted, here and without a launcher.
+        straight = tmp_path / "straight"
+        reference = subprocess.run(
+            train_command(tmp_path, data_dir, *config, f"hydra.run.dir={straight}"),
+            cwd=tmp_path, env=train_env(), capture_output=True, text=True,
+            timeout=SWEEP_TIMEOUT_S,
+        )  # fmt: skip
+        assert reference.returncode == 0, reference.stderr[-3000:]
+
+        try:
+            returncode = sweep.wait(timeout=max(deadline - time.monotonic(), 1))
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"the sweep hung: no return in {SWEEP_TIMEOUT_S} s\n{tail(err)}")
+    finally:  # on a failure, nothing of this test runs on
+        if sweep.poll() is None:
+            sweep.kill()
+            sweep.wait()
+            if job is not None:
+                subprocess.run(["scancel", "--signal=KILL", job], check=False)
+    assert returncode == 0, tail(out) + tail(err)
+
+    # Slurm ran the job twice under its id, in the same run directory, the second time resuming.
+    assert job_attempts(job) == ["REQUEUED", "COMPLETED"]
+    job_log = (run.parent / ".submitit" / job / f"{job}_0_log.out").read_text()
+    assert job_log.count(f"Starting with JobEnvironment(job_id={job},") == 2, job_log[-3000:]
+    assert f"resuming from {run / 'checkpoints' / 'last.ckpt'}" in (run / "train.log").read_text()
+    assert sorted(p.name for p in run.parent.iterdir() if p.is_dir()) == [".submitit", "0"]
+
+    # Identical configurations, but for the run directory; identical results.
+    configs = [(d / "config.yaml").read_text().replace(str(d), "<run>") for d in (straight, run)]
+    assert configs[0] == configs[1]
+    expected, resumed = (json.loads((d / "metrics.json").read_text()) for d in (straight, run))
+    assert resumed["metrics"] == expected["metrics"]
+    assert resumed["confusion_matrix"] == expected["confusion_matrix"]
+    weights = [
+        torch.load(d / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+        for d in (straight, run)
+    ]
+    assert weights[1]["global_step"] == weights[0]["global_step"]
+    assert weights[1]["state_dict"].keys() == weights[0]["state_dict"].keys()
+    for key, value in weights[0]["state_dict"].items():
+        assert torch.equal(value, weights[1]["state_dict"][key]), key
