@@ -28,8 +28,9 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("data")
 
 
-def compose_config(root: Path, data_dir: Path, *overrides: str) -> DictConfig:
-    """Compose ``train.yaml`` as the command line would, writing under ``root``."""
+def compose_config(root: Path, data_dir: Path, *overrides: str, tiny: bool = True) -> DictConfig:
+    """Compose ``train.yaml`` as the command line would, writing under ``root``; ``tiny``
+    shrinks the synthetic data (turn it off for other data sets)."""
     register_configs()
     paths = [
         f"paths.root_dir={root}",
@@ -38,7 +39,7 @@ def compose_config(root: Path, data_dir: Path, *overrides: str) -> DictConfig:
         f"paths.output_dir={root}/run",
     ]
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return compose("train", overrides=[*paths, *TINY_DATA, *overrides])
+        return compose("train", overrides=[*paths, *(TINY_DATA if tiny else []), *overrides])
 
 
 @pytest.fixture

@@ -18,6 +18,10 @@ def prepared_datamodule(cfg: DictConfig) -> RoleFusionDataModule:
     datamodule = instantiate(cfg.data)
     datamodule.prepare_data()
     datamodule.setup("fit")
+    if cfg.get("test"):
+        # Now rather than in Trainer.test, so that what cleaning dropped from every split is
+        # counted and written before training starts.
+        datamodule.setup("test")
     return datamodule
 
 
@@ -30,4 +34,6 @@ def build_model(cfg: DictConfig, spec: DataSpec) -> RoleFusionModule:
         class_names=spec.class_names,
         vocab_size=spec.vocab_size,
         pad_id=spec.pad_id,
+        task=spec.task,
+        class_weights=spec.class_weights,
     )

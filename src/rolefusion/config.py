@@ -9,13 +9,19 @@ checks every key and value against it, naming the full config path of the first 
 from __future__ import annotations
 
 import difflib
+import hashlib
 import inspect
+import re
 import secrets
+import sys
 import typing
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from hydra.utils import get_object
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from pydantic import ConfigDict, TypeAdapter, ValidationError
@@ -52,6 +58,22 @@ class TrainSchema:
     optimized_metric: str = "val/f1_best"
 
 
+@dataclass
+class InspectOptions:
+    """``rolefusion-data``'s own settings (``conf/data_inspect.yaml``)."""
+
+    out_dir: str = "outputs/data_inspect"
+    samples: int = 16
+    seed: int = 0
+
+
+@dataclass
+class DataInspectSchema(TrainSchema):
+    """The training keys, plus ``inspect``."""
+
+    inspect: InspectOptions = field(default_factory=InspectOptions)
+
+
 def encoded_modalities(*, _root_: DictConfig) -> list[str]:
     """The modalities the model has an encoder for (``model.<modality>_encoder`` not null).
 
@@ -62,19 +84,62 @@ def encoded_modalities(*, _root_: DictConfig) -> list[str]:
     return [m for m in MODALITY_ORDER if model.get(f"{m}_encoder") is not None]
 
 
+def sweep_key() -> str:
+    """A sweep directory name made from the command line's overrides, so that running the same
+    multirun command again finds the same directory (and skips or resumes its jobs).
+
+    Settings of Hydra itself (launcher, partition, number of Optuna trials) are left out: the
+    same sweep moved to a cluster, or given more trials, is still the same sweep.
+
+    Read from ``sys.argv`` (every ``key=value`` argument) and cached: the launcher resolves it
+    once in the process that was given the command, and Hydra copies its resolver cache into
+    every job's config, local or shipped to Slurm, as it does for ``${now:}``.
+    """
+    overrides = [
+        a for a in sys.argv[1:]
+        if "=" in a and not a.startswith(("-", "hydra.", "hydra/", "+hydra"))
+    ]  # fmt: skip
+    named = [o for o in overrides if not o.startswith("paths.")]
+    slug = re.sub(r"[^A-Za-z0-9=,.+-]+", "_", "_".join(named))[:60] or "defaults"
+    digest = hashlib.sha256("\n".join(sorted(overrides)).encode()).hexdigest()[:8]
+    return f"{slug}-{digest}"
+
+
+def sweep_id() -> str | None:
+    """The sweep directory's name inside a multirun job (W&B's group), else None."""
+    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
+        return None
+    return Path(HydraConfig.get().sweep.dir).name
+
+
+def ensure_dir(path: str) -> str:
+    """``path``, created if missing: Optuna opens its SQLite file before any job has made the
+    sweep directory."""
+    Path(path).mkdir(parents=True, exist_ok=True)
+    return path
+
+
 RESOLVERS = {
     "rf.run_id": lambda: RUN_ID,
     "rf.encoded_modalities": encoded_modalities,
     "rf.encodes": lambda modality, *, _root_: modality in encoded_modalities(_root_=_root_),
+    "rf.sweep_id": sweep_id,
+    "rf.ensure_dir": ensure_dir,
 }
+CACHED_RESOLVERS = {"rf.sweep_key": sweep_key}
 
 
 def register_configs() -> None:
     """Make the schema and the ``rf.*`` resolvers available to Hydra."""
-    ConfigStore.instance().store(name="train_schema", node=TrainSchema)
+    store = ConfigStore.instance()
+    store.store(group="schema", name="train", node=TrainSchema, package="_global_")
+    store.store(group="schema", name="data_inspect", node=DataInspectSchema, package="_global_")
     for name, resolver in RESOLVERS.items():
         if not OmegaConf.has_resolver(name):
             OmegaConf.register_new_resolver(name, resolver)
+    for name, resolver in CACHED_RESOLVERS.items():
+        if not OmegaConf.has_resolver(name):
+            OmegaConf.register_new_resolver(name, resolver, use_cache=True)
 
 
 def _suggest(key: str, valid: list[str]) -> str:

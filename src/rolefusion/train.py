@@ -2,29 +2,51 @@
 
 Any Hydra override works, e.g.
 ``rolefusion-train model/fusion=sequence model/text_encoder=gru trainer.max_epochs=5``.
+
+A run directory is the unit of work of a sweep: a job whose directory already holds its
+``metrics.json`` is not trained again, a job whose directory holds ``checkpoints/last.ckpt``
+resumes from it (a re-run sweep, a requeued Slurm job), and a job that fails leaves
+``failed.json`` with its error instead of stopping the other jobs.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import math
+import traceback
 from pathlib import Path
 from typing import Any
 
 import hydra
 import lightning as L
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from hydra.utils import instantiate
+from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
 from rolefusion.build import build_model, prepared_datamodule
 from rolefusion.config import check_targets, register_configs
-from rolefusion.run_summary import print_metrics_table, write_json_atomically
+from rolefusion.models.metrics import per_class_scores
+from rolefusion.provenance import provenance
+from rolefusion.run_summary import (
+    log_test_details,
+    print_metrics_table,
+    write_json_atomically,
+)
 
 log = logging.getLogger(__name__)
 register_configs()
 
 CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "conf")
 """The checkout's ``conf/``: rolefusion is installed editable from a checkout, configs and all."""
+
+LAST_CHECKPOINT = Path("checkpoints") / "last.ckpt"
+
+
+class RunDirectoryConflict(RuntimeError):
+    """A run directory already holds a finished run of a different configuration."""
 
 
 def _overrides() -> list[str]:
@@ -36,31 +58,70 @@ def _instantiate_all(group: DictConfig | None) -> list[Any]:
     return [instantiate(node) for node in (group or {}).values() if node is not None]
 
 
+def finished_metrics(output_dir: Path, overrides: list[str]) -> dict[str, float] | None:
+    """The metrics of a run that already finished in ``output_dir`` with these overrides."""
+    path = output_dir / "metrics.json"
+    if not path.is_file():
+        return None
+    record = json.loads(path.read_text())
+    if sorted(record.get("overrides", [])) != sorted(overrides):
+        raise RunDirectoryConflict(
+            f"{output_dir} holds a finished run of other overrides {record.get('overrides')}, "
+            f"not {overrides}; give this sweep its own hydra.sweep.dir"
+        )
+    return record["metrics"]
+
+
+def _checkpoint_to_resume(cfg: DictConfig, output_dir: Path) -> str | None:
+    """``cfg.ckpt_path`` if given (``last`` meaning this run's ``last.ckpt``), else this run
+    directory's ``last.ckpt`` when an interrupted run left one."""
+    if cfg.ckpt_path not in (None, "last"):
+        return cfg.ckpt_path
+    last = output_dir / LAST_CHECKPOINT
+    if last.is_file():
+        log.info("resuming from %s", last)
+        return str(last)
+    if cfg.ckpt_path == "last":
+        raise FileNotFoundError(f"ckpt_path=last: no {last} to resume from")
+    return None
+
+
 def train(cfg: DictConfig) -> dict[str, float]:
     """Train and test one configuration; return every logged metric (``test/f1``, ...)."""
     check_targets(cfg)
+    output_dir = Path(cfg.paths.output_dir)
+    done = finished_metrics(output_dir, _overrides())
+    if done is not None:
+        log.info("%s already holds this run's metrics.json: not training again", output_dir)
+        return done
     if cfg.seed is not None:
         L.seed_everything(cfg.seed, workers=True)
-    output_dir = Path(cfg.paths.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    (output_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    if rank_zero_only.rank == 0:  # every rank of a multi-process Slurm job runs this
+        (output_dir / "failed.json").unlink(missing_ok=True)  # an earlier attempt's
+        (output_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+        write_json_atomically(output_dir / "provenance.json", provenance(cfg.seed))
 
     datamodule = prepared_datamodule(cfg)
-    datamodule.save(output_dir)
+    if rank_zero_only.rank == 0:
+        datamodule.save(output_dir)
     model = build_model(cfg, datamodule.spec)
+    loggers = _instantiate_all(cfg.logger)
     trainer: L.Trainer = instantiate(
-        cfg.trainer,
-        callbacks=_instantiate_all(cfg.callbacks),
-        logger=_instantiate_all(cfg.logger) or False,
+        cfg.trainer, callbacks=_instantiate_all(cfg.callbacks), logger=loggers or False
     )
+    for logger in trainer.loggers:
+        logger.log_hyperparams({"config": OmegaConf.to_container(cfg, resolve=True),
+                                "data_summary": datamodule.summary()})  # fmt: skip
 
     if cfg.train:
-        trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
+        trainer.fit(model, datamodule=datamodule, ckpt_path=_checkpoint_to_resume(cfg, output_dir))
     metrics = {name: float(value) for name, value in trainer.callback_metrics.items()}
 
     best_checkpoint = (
         trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
     )
+    details: dict[str, Any] = {}
     if cfg.test:
         if not best_checkpoint:
             log.warning("no best checkpoint was saved (fast_dev_run?): testing the current weights")
@@ -68,27 +129,72 @@ def train(cfg: DictConfig) -> dict[str, float]:
         metrics.update(
             {n: float(v) for n, v in trainer.callback_metrics.items() if n.startswith("test/")}
         )
+        confusion = model.test_confusion_matrix
+        details = {
+            "per_class": per_class_scores(confusion, datamodule.spec.class_names),
+            "confusion_matrix": confusion.tolist(),
+        }
+        log_test_details(trainer.loggers, details, datamodule.spec.class_names)
 
-    write_json_atomically(
-        output_dir / "metrics.json",
-        {
-            "metrics": metrics,
-            "best_checkpoint": best_checkpoint,
-            "overrides": _overrides(),
-            "seed": cfg.seed,
-            "task_name": cfg.task_name,
-        },
-    )
+    if trainer.is_global_zero:
+        write_json_atomically(
+            output_dir / "metrics.json",
+            {
+                "metrics": metrics,
+                **details,
+                "classes": list(datamodule.spec.class_names),
+                "best_checkpoint": best_checkpoint,
+                "overrides": _overrides(),
+                "seed": cfg.seed,
+                "task_name": cfg.task_name,
+            },
+        )
     if trainer.is_global_zero and cfg.test:
         print_metrics_table(metrics, "test")
         log.info("run directory: %s", output_dir)
+    _finish_loggers(trainer.loggers)
     return metrics
+
+
+def _finish_loggers(loggers: list) -> None:
+    """Close W&B's run, so that the next job of a sweep in this process starts its own."""
+    for logger in loggers:
+        if type(logger).__name__ == "WandbLogger":
+            import wandb
+
+            wandb.finish()
+
+
+def record_failure(output_dir: Path, error: BaseException) -> None:
+    """Write what went wrong into the run directory, for people and ``rolefusion-report``."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    write_json_atomically(
+        output_dir / "failed.json",
+        {
+            "error": type(error).__name__,
+            "message": str(error),
+            "traceback": traceback.format_exception(error),
+            "overrides": _overrides(),
+        },
+    )
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
 def main(cfg: DictConfig) -> float | None:
-    """Entry point; returns ``optimized_metric`` so Hydra sweepers (Optuna) can optimise it."""
-    metrics = train(cfg)
+    """Entry point; returns ``optimized_metric`` so Hydra sweepers (Optuna) can optimise it.
+
+    In a sweep, a failing job is recorded (``failed.json``) and scores NaN, so the other jobs
+    run on; a single run re-raises.
+    """
+    try:
+        metrics = train(cfg)
+    except Exception as error:
+        if rank_zero_only.rank == 0:
+            record_failure(Path(cfg.paths.output_dir), error)
+        if HydraConfig.get().mode != RunMode.MULTIRUN:
+            raise
+        log.exception("job failed; recorded in %s/failed.json", cfg.paths.output_dir)
+        return math.nan
     return metrics.get(cfg.optimized_metric)
 
 

@@ -12,7 +12,8 @@ class Batch:
     """One mini-batch. A modality that is not part of the run is ``None``, never zero-filled.
 
     Attributes:
-        label: ``[B]`` long class indices.
+        label: ``[B]`` long class indices (``-1`` for examples to predict), or ``[B, C]``
+            multi-hot floats for multilabel data.
         image: ``[B, 3, H, W]`` float, normalized.
         text_ids: ``[B, T]`` long token ids, padded with the tokenizer's pad id.
         text_mask: ``[B, T]`` bool, True on real tokens.

@@ -1,10 +1,10 @@
-"""The LightningDataModule: manifests in, :class:`Batch` objects out."""
+"""The LightningDataModule: manifests in, cleaned and counted, :class:`Batch` objects out."""
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -12,27 +12,33 @@ from typing import Any, Protocol
 import lightning as L
 import torch
 from tokenizers import Tokenizer
-from torch.utils.data import DataLoader, Dataset
-from torchvision.io import ImageReadMode, decode_image
+from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 from torchvision.transforms import v2
 
-from rolefusion.data.audio import read_wav
+from rolefusion.data.augmentation import Augmentation, drop_tokens
 from rolefusion.data.batch import Batch
-from rolefusion.data.manifest import ManifestError, Record, read_manifest
+from rolefusion.data.cleaning import Cleaner, Example, TextStep, with_targets
+from rolefusion.data.images import DecodedImageCache, ImagePolicy
+from rolefusion.data.labels import LabelMap
+from rolefusion.data.manifest import ManifestError, read_manifest
+from rolefusion.data.rejections import DropReport
 from rolefusion.data.tokenizer import TokenizerRecipe, pad_id
 
 log = logging.getLogger(__name__)
 
 SPLITS: tuple[str, ...] = ("train", "val", "test")
-
-
 MODALITIES: tuple[str, ...] = ("image", "text", "audio")
+ON_ERROR = ("raise", "skip")
+CLASS_BALANCE = ("none", "loss", "sampler")
+STAGE_SPLITS = {"fit": ("val",), "validate": ("val",), "test": ("test",), "predict": ("test",)}
 
 
 class DataSource(Protocol):
-    """Anything that can produce one manifest per split (generating it first if it must)."""
+    """Where a split's manifest is (generating the data set first, if it must)."""
 
-    def prepare(self) -> dict[str, Path]: ...
+    def prepare(self) -> Any: ...
+
+    def manifest(self, split: str) -> Path: ...
 
 
 @dataclass(frozen=True)
@@ -42,44 +48,42 @@ class DataSpec:
     class_names: tuple[str, ...]
     vocab_size: int
     pad_id: int
+    task: str = "multiclass"
+    class_weights: tuple[float, ...] | None = None
 
     @property
     def num_classes(self) -> int:
         return len(self.class_names)
 
 
-def _class_order(labels: set[str]) -> tuple[str, ...]:
-    """Integers in numeric order (so "10" follows "9"), anything else alphabetically."""
-    if all(label.lstrip("-").isdigit() for label in labels):
-        return tuple(sorted(labels, key=int))
-    return tuple(sorted(labels))
-
-
 class RoleFusionDataset(Dataset):
-    """Decodes one example's files; tokenization happens per batch in :class:`BatchCollator`."""
+    """Serves cleaned examples; tokenization happens per batch in :class:`BatchCollator`."""
 
     def __init__(
         self,
-        records: Sequence[Record],
-        class_index: Mapping[str, int],
+        examples: Sequence[Example],
+        images: ImagePolicy,
+        cache: DecodedImageCache,
         image_transform: v2.Transform,
-        sample_rate: int | None = None,
+        read_audio: Callable,
     ) -> None:
-        self.records = records
-        self.class_index = class_index
+        self.examples = examples
+        self.images, self.cache = images, cache
         self.image_transform = image_transform
-        self.sample_rate = sample_rate
+        self.read_audio = read_audio
 
     def __len__(self) -> int:
-        return len(self.records)
+        return len(self.examples)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        record = self.records[index]
-        item: dict[str, Any] = {"label": self.class_index[record.label], "text": record.text}
+        example = self.examples[index]
+        record = example.record
+        item: dict[str, Any] = {"label": example.target, "text": record.text}
         if record.image is not None:
-            item["image"] = self.image_transform(decode_image(str(record.image), ImageReadMode.RGB))
+            image, _ = self.cache.load(record.image, self.images)
+            item["image"] = self.image_transform(image)
         if record.audio is not None:
-            item["audio"] = read_wav(record.audio, self.sample_rate)
+            item["audio"] = self.read_audio(record)
         return item
 
 
@@ -90,148 +94,370 @@ def _pad_waveforms(waveforms: list[torch.Tensor]) -> torch.Tensor:
 
 
 class BatchCollator:
-    """Stacks images and tokenizes a whole batch of texts in one call (HF tokenizers' fast path)."""
+    """Stacks images and tokenizes a whole batch of texts in one call (HF tokenizers' fast path);
+    on the training split it also applies token dropout."""
 
-    def __init__(self, tokenizer: Tokenizer, max_text_length: int) -> None:
+    def __init__(
+        self, tokenizer: Tokenizer, max_text_length: int, token_dropout: float = 0.0
+    ) -> None:
         self.tokenizer = Tokenizer.from_str(tokenizer.to_str())
         self.tokenizer.enable_truncation(max_length=max_text_length)
-        padding = pad_id(tokenizer)
-        self.tokenizer.enable_padding(pad_id=padding, pad_token=tokenizer.id_to_token(padding))
+        self.pad_id = pad_id(tokenizer)
+        self.tokenizer.enable_padding(
+            pad_id=self.pad_id, pad_token=tokenizer.id_to_token(self.pad_id)
+        )
+        self.token_dropout = token_dropout
 
     def __call__(self, items: list[dict[str, Any]]) -> Batch:
-        batch = Batch(label=torch.tensor([item["label"] for item in items], dtype=torch.long))
+        labels = [item["label"] for item in items]
+        if labels[0] is None:  # examples to predict: no label, -1 as the Batch contract says
+            label = torch.full((len(items),), -1, dtype=torch.long)
+        elif isinstance(labels[0], torch.Tensor):
+            label = torch.stack(labels)
+        else:
+            label = torch.tensor(labels, dtype=torch.long)
+        batch = Batch(label=label)
         if "image" in items[0]:
             batch.image = torch.stack([item["image"] for item in items])
         if "audio" in items[0]:
             batch.audio = _pad_waveforms([item["audio"] for item in items])
         if items[0]["text"] is not None:
             encodings = self.tokenizer.encode_batch([item["text"] for item in items])
-            batch.text_ids = torch.tensor([e.ids for e in encodings], dtype=torch.long)
-            batch.text_mask = torch.tensor([e.attention_mask for e in encodings], dtype=torch.bool)
+            ids = torch.tensor([e.ids for e in encodings], dtype=torch.long)
+            mask = torch.tensor([e.attention_mask for e in encodings], dtype=torch.bool)
+            if self.token_dropout:
+                special = torch.tensor([e.special_tokens_mask for e in encodings], dtype=torch.bool)
+                ids, mask = drop_tokens(ids, mask, special, self.token_dropout, self.pad_id)
+            batch.text_ids, batch.text_mask = ids, mask
         return batch
 
 
 class RoleFusionDataModule(L.LightningDataModule):
-    """Reads the manifests a :class:`DataSource` provides and serves :class:`Batch` objects.
+    """Reads, cleans and serves the splits of one data set.
 
-    The class list and the tokenizer are derived from the training split only and are part
-    of the checkpoint (``state_dict``), so a restored run sees exactly the same ids.
+    The label map, the tokenizer and the normalization statistics come from the training split
+    only and are part of the checkpoint (``state_dict``), so a restored run sees exactly the
+    same classes, ids and pixel scale. Every example that cleaning refuses is counted by reason
+    (``data.on_error=skip``) or stops the run naming its file and line (``raise``).
+
+    Args:
+        source: partial ``(root) -> DataSource`` giving each split's manifest.
+        root: the directory that holds the data set (``data.root``).
+        task: ``multiclass``, ``binary`` or ``multilabel``.
+        modalities: the modalities to read (those the model has an encoder for).
+        columns: which manifest column holds each field (``id``, ``image``, ``text``,
+            ``audio``, ``label``); a value with braces is a template over the row.
+        multilabel_separator: for multilabel labels written as ``"a|b"`` rather than a list.
+        min_label_count: classes with fewer training examples are folded into
+            ``other_label`` (0: keep every class; then an unseen label in val/test is refused).
+        positive_label: for ``binary``, the positive class (default: the later in class order).
+        on_error: ``raise`` or ``skip`` an example that cannot be used.
+        text_cleaning: named text steps, applied in order.
+        image_size: side of the square images the model sees.
+        images: partial ``(size) -> ImagePolicy``: how files are decoded and fitted to it.
+        image_cache: where decoded, resized images are kept between epochs.
+        mean, std: per-channel normalization; ``null`` computes them on the training split.
+        augment: training-split augmentation.
+        class_balance: ``none``, ``loss`` (class-weighted loss) or ``sampler`` (a weighted
+            sampler that draws every class equally often).
     """
 
     def __init__(
         self,
-        source: DataSource,
+        source: Callable[..., DataSource],
+        root: str,
+        task: str = "multiclass",
         modalities: Sequence[str] = ("image", "text"),
-        tokenizer: TokenizerRecipe | None = None,
         columns: Mapping[str, str] | None = None,
+        multilabel_separator: str | None = None,
+        min_label_count: int = 0,
+        other_label: str = "other",
+        positive_label: str | None = None,
+        on_error: str = "raise",
+        text_cleaning: Mapping[str, TextStep | None] | None = None,
         image_size: int = 64,
-        mean: Sequence[float] = (0.5, 0.5, 0.5),
-        std: Sequence[float] = (0.5, 0.5, 0.5),
+        images: Callable[..., ImagePolicy] = ImagePolicy,
+        image_cache: DecodedImageCache | None = None,
+        mean: Sequence[float] | None = (0.5, 0.5, 0.5),
+        std: Sequence[float] | None = (0.5, 0.5, 0.5),
+        augment: Augmentation | None = None,
+        tokenizer: TokenizerRecipe | None = None,
         max_text_length: int = 64,
         sample_rate: int | None = None,
+        class_balance: str = "none",
         batch_size: int = 64,
         num_workers: int = 0,
         pin_memory: bool = False,
+        persistent_workers: bool = True,
     ) -> None:
         super().__init__()
         unknown = set(modalities) - set(MODALITIES)
         if unknown:
             raise ValueError(f"data.modalities: unknown {sorted(unknown)}; expected {MODALITIES}")
-        self.source = source
+        if on_error not in ON_ERROR:
+            raise ValueError(f"data.on_error: expected one of {ON_ERROR}, got {on_error!r}")
+        if class_balance not in CLASS_BALANCE:
+            raise ValueError(
+                f"data.class_balance: expected one of {CLASS_BALANCE}, got {class_balance!r}"
+            )
+        if (mean is None) != (std is None):
+            raise ValueError("data.mean and data.std: give both, or neither (computed on train)")
+        self.source = source(root=root)
+        self.task = task
         self.modalities = tuple(m for m in MODALITIES if m in modalities)
-        self.tokenizer_recipe = tokenizer or TokenizerRecipe()
         self.columns = dict(columns or {})
-        self.max_text_length = max_text_length
-        self.sample_rate = sample_rate
-        self.batch_size = batch_size
-        self.num_workers = num_workers
-        self.pin_memory = pin_memory
-        self.image_transform = v2.Compose(
-            [
-                v2.Resize((image_size, image_size), antialias=True),
-                v2.ToDtype(torch.float32, scale=True),
-                v2.Normalize(mean=list(mean), std=list(std)),
-            ]
+        self.multilabel_separator = multilabel_separator
+        self.label_options = {
+            "min_count": min_label_count,
+            "other_label": other_label,
+            "positive_label": positive_label,
+        }
+        self.on_error = on_error
+        self.images = images(size=image_size)
+        self.augment = augment or Augmentation()
+        self.tokenizer_recipe = tokenizer or TokenizerRecipe()
+        self.cleaner = Cleaner(
+            {name: step for name, step in (text_cleaning or {}).items() if step is not None},
+            self.images,
+            image_cache or DecodedImageCache(),
+            sample_rate,
         )
-        self.class_names: tuple[str, ...] | None = None
+        self.mean = tuple(mean) if mean is not None else None
+        self.std = tuple(std) if std is not None else None
+        self.max_text_length = max_text_length
+        self.class_balance = class_balance
+        self.loader_options = {
+            "batch_size": batch_size,
+            "num_workers": num_workers,
+            "pin_memory": pin_memory,
+            "persistent_workers": persistent_workers and num_workers > 0,
+        }
+        self.labels: LabelMap | None = None
         self.tokenizer: Tokenizer | None = None
-        self.datasets: dict[str, RoleFusionDataset] = {}
+        self.examples: dict[str, list[Example]] = {}
+        self.drops = DropReport()
+
+    # -- set-up -------------------------------------------------------------------------------
 
     def prepare_data(self) -> None:
         self.source.prepare()
 
     def setup(self, stage: str | None = None) -> None:
-        if self.datasets:
+        """Read the training split (it defines the classes, vocabulary and pixel statistics,
+        unless a checkpoint restored them), then the splits the stage needs. Each split is read
+        once, however often Lightning calls this."""
+        if stage in (None, "fit") or not self._restored:
+            self.read("train")
+        for split in STAGE_SPLITS.get(stage or "fit", SPLITS):
+            self.read(split)
+
+    @property
+    def _restored(self) -> bool:
+        """Whether everything the training split decides is known (from a checkpoint)."""
+        images_ready = self.mean is not None or "image" not in self.modalities
+        return self.labels is not None and self.tokenizer is not None and images_ready
+
+    def read(self, split: str) -> None:
+        """Read, clean and count one split (once)."""
+        if split in self.examples:
             return
-        manifests = self.source.prepare()
-        records = {
-            split: read_manifest(manifests[split], self.columns, self.modalities)
-            for split in SPLITS
-        }
-        if self.class_names is None:
-            self.class_names = _class_order({r.label for r in records["train"]})
-        class_index = {name: i for i, name in enumerate(self.class_names)}
-        for split in ("val", "test"):
-            for record in records[split]:
-                if record.label not in class_index:
-                    raise ManifestError(
-                        manifests[split],
-                        None,
-                        f"label {record.label!r} of example {record.id!r} never occurs in the "
-                        f"training split {manifests['train']}",
-                        field="label",
-                    )
-        if self.tokenizer is None:
-            self.tokenizer = self.tokenizer_recipe.build(r.text or "" for r in records["train"])
-        self.datasets = {
-            split: RoleFusionDataset(
-                records[split], class_index, self.image_transform, self.sample_rate
-            )
-            for split in SPLITS
-        }
-        log.info(
-            "data: %s examples (train/val/test), %d classes, vocabulary %d",
-            "/".join(str(len(self.datasets[s])) for s in SPLITS),
-            len(self.class_names),
-            self.tokenizer.get_vocab_size(),
+        manifest = self.source.manifest(split)
+        on_error = self._error_handler(split)
+        records = read_manifest(
+            manifest,
+            self.columns,
+            self.modalities,
+            multilabel=self.task == "multilabel",
+            label_separator=self.multilabel_separator,
+            on_error=on_error,
         )
+        examples = self.cleaner.clean(records, on_error)
+        if self.labels is None:
+            self.labels = LabelMap.from_training(
+                [e.record.label for e in examples], self.task, **self.label_options
+            )
+        examples = with_targets(examples, self.labels, on_error)
+        if not examples:
+            raise ManifestError(
+                manifest,
+                None,
+                "no example is left after cleaning",
+                detail=f"dropped: {dict(self.drops.counts.get(split, {}))}",
+            )
+        self.examples[split] = examples
+        if split == "train":
+            self._fit_to_training(examples)
+        for line in self.drops.lines():
+            if line.startswith(f"{split}:"):
+                log.warning(line)
+        log.info("data: %s split: %d examples from %s", split, len(examples), manifest)
+
+    def _error_handler(self, split: str) -> Callable[[ManifestError], None]:
+        def handle(error: ManifestError) -> None:
+            if self.on_error == "raise":
+                raise error
+            self.drops.add(split, error)
+
+        return handle
+
+    def _fit_to_training(self, examples: list[Example]) -> None:
+        """What the training split decides: vocabulary and pixel statistics."""
+        if self.tokenizer is None:
+            self.tokenizer = self.tokenizer_recipe.build(e.record.text or "" for e in examples)
+        if self.mean is None and "image" in self.modalities:
+            self.mean, self.std = self._pixel_statistics(examples)
+            log.info(
+                "data: normalization from the training split: mean %s, std %s",
+                _rounded(self.mean),
+                _rounded(self.std),
+            )
+
+    def _pixel_statistics(self, examples: list[Example]) -> tuple[tuple[float, ...], ...]:
+        """Per-channel mean and standard deviation over every training pixel, in [0, 1]."""
+        total = torch.zeros(3, dtype=torch.float64)
+        squares = torch.zeros(3, dtype=torch.float64)
+        pixels = 0
+        for example in examples:
+            image, _ = self.cleaner.cache.load(example.record.image, self.images)
+            values = image.flatten(1).double() / 255
+            total += values.sum(1)
+            squares += (values**2).sum(1)
+            pixels += values.shape[1]
+        mean = total / pixels
+        std = (squares / pixels - mean**2).clamp_min(1e-12).sqrt()
+        return tuple(mean.tolist()), tuple(std.tolist())
+
+    # -- what the model and the run directory need ----------------------------------------------
 
     @property
     def spec(self) -> DataSpec:
-        if self.class_names is None or self.tokenizer is None:
+        if self.labels is None or self.tokenizer is None:
             raise RuntimeError("call setup() before asking for the data spec")
-        return DataSpec(self.class_names, self.tokenizer.get_vocab_size(), pad_id(self.tokenizer))
+        weights = None
+        if self.class_balance == "loss":
+            targets = [e.target for e in self.examples["train"]]
+            weights = tuple(self.labels.balancing_weights(targets))
+        return DataSpec(
+            self.labels.class_names,
+            self.tokenizer.get_vocab_size(),
+            pad_id(self.tokenizer),
+            self.task,
+            weights,
+        )
+
+    def summary(self) -> dict[str, Any]:
+        """Examples per split, drops by reason, class counts and the fitted statistics."""
+        labels = self.labels
+        return {
+            "task": self.task,
+            "classes": list(labels.class_names) if labels else [],
+            "examples": {split: len(examples) for split, examples in self.examples.items()},
+            "class_counts": {
+                split: dict(
+                    zip(
+                        labels.class_names, labels.counts([e.target for e in examples]), strict=True
+                    )
+                )
+                for split, examples in self.examples.items()
+            }
+            if labels
+            else {},
+            "dropped": self.drops.as_dict(),
+            "class_balance": self.class_balance,
+            "class_weights": list(self.spec.class_weights or ()) or None,
+            "normalization": {"mean": self.mean, "std": self.std},
+        }
 
     def save(self, directory: str | Path) -> None:
-        """Write the tokenizer and class list beside the run, for people and tools to read."""
+        """Write the tokenizer, class list and data summary beside the run."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         self.tokenizer.save(str(directory / "tokenizer.json"))
-        (directory / "classes.json").write_text(json.dumps(list(self.class_names), indent=2))
+        (directory / "classes.json").write_text(json.dumps(list(self.labels.class_names), indent=2))
+        (directory / "data.json").write_text(json.dumps(self.summary(), indent=2) + "\n")
 
     def state_dict(self) -> dict[str, Any]:
-        return {"class_names": list(self.class_names or ()), "tokenizer": self.tokenizer.to_str()}
+        return {
+            "task": self.labels.task,
+            "class_names": list(self.labels.class_names),
+            "other_label": self.labels.other,
+            "tokenizer": self.tokenizer.to_str(),
+            "mean": self.mean,
+            "std": self.std,
+        }
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self.class_names = tuple(state_dict["class_names"])
+        self.labels = LabelMap(
+            state_dict.get("task", self.task),
+            tuple(state_dict["class_names"]),
+            state_dict.get("other_label"),
+        )
         self.tokenizer = Tokenizer.from_str(state_dict["tokenizer"])
+        if state_dict.get("mean") is not None:
+            self.mean, self.std = tuple(state_dict["mean"]), tuple(state_dict["std"])
 
-    def _loader(self, split: str) -> DataLoader:
+    # -- loaders ------------------------------------------------------------------------------
+
+    def dataset(self, split: str) -> RoleFusionDataset:
+        return self.dataset_of(self.examples[split], augment=split == "train")
+
+    def dataset_of(self, examples: Sequence[Example], augment: bool = False) -> RoleFusionDataset:
+        """A dataset of any cleaned examples (new ones to predict), transformed as the run's."""
+        steps = self.augment.image_steps(self.images.size) if augment else []
+        transform = v2.Compose(
+            [
+                *steps,
+                v2.ToDtype(torch.float32, scale=True),
+                v2.Normalize(mean=list(self.mean or (0.5,) * 3), std=list(self.std or (0.5,) * 3)),
+            ]
+        )
+        return RoleFusionDataset(
+            examples,
+            self.images,
+            self.cleaner.cache,
+            transform,
+            self.cleaner.read_audio,
+        )
+
+    def _sampler(self) -> WeightedRandomSampler | None:
+        """With ``class_balance=sampler``: each example drawn with weight 1 / its class's count
+        (multilabel: its rarest class's), so every class is seen equally often per epoch."""
+        if self.class_balance != "sampler":
+            return None
+        targets = [e.target for e in self.examples["train"]]
+        counts = torch.tensor(self.labels.counts(targets), dtype=torch.double).clamp_min(1)
+        if self.task == "multilabel":
+            hot = torch.stack(targets).bool()
+            weights = torch.where(hot, 1 / counts, 0).amax(1).clamp_min(1 / len(targets))
+        else:
+            weights = 1 / counts[torch.tensor(targets)]
+        return WeightedRandomSampler(weights, num_samples=len(targets), replacement=True)
+
+    def collator(self, token_dropout: float = 0.0) -> BatchCollator:
+        return BatchCollator(self.tokenizer, self.max_text_length, token_dropout)
+
+    def dataloader(self, split: str) -> DataLoader:
+        """The loader of any split that was read; only ``train`` shuffles and augments."""
+        training = split == "train"
+        sampler = self._sampler() if training else None
+        dropout = self.augment.text_token_dropout if training else 0.0
         return DataLoader(
-            self.datasets[split],
-            batch_size=self.batch_size,
-            shuffle=split == "train",
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
-            pin_memory=self.pin_memory,
-            collate_fn=BatchCollator(self.tokenizer, self.max_text_length),
+            self.dataset(split),
+            shuffle=training and sampler is None,
+            sampler=sampler,
+            collate_fn=self.collator(dropout),
+            **self.loader_options,
         )
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader("train")
+        return self.dataloader("train")
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader("val")
+        return self.dataloader("val")
 
     def test_dataloader(self) -> DataLoader:
-        return self._loader("test")
+        return self.dataloader("test")
+
+
+def _rounded(values: Sequence[float] | None) -> list[float]:
+    return [round(v, 4) for v in values or ()]

@@ -1,58 +1,97 @@
 """Read a data set from a manifest: JSONL or CSV, one example a line, paths relative to it.
 
 Every data set rolefusion reads, the synthetic one included, goes through this module, so
-what is tested on the synthetic scenes is what runs on real data.
+what is tested on the synthetic scenes is what runs on real data. A line that cannot be read
+is a :class:`ManifestError` naming the file, line, field and reason; the caller decides, through
+``on_error``, whether that stops the run or drops the line (``data.on_error``).
 """
 
 from __future__ import annotations
 
+import ast
 import csv
 import json
-from collections.abc import Iterator, Mapping
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 FILE_FIELDS: tuple[str, ...] = ("image", "audio")
 """Fields that hold a path, relative to the manifest's directory."""
 
+Label = str | tuple[str, ...]
+"""One class name, or for multilabel data the tuple of every class that applies."""
+
+_UNDECODABLE = re.compile("[\udc80-\udcff]")
+"""Bytes that are not UTF-8 come through ``surrogateescape`` as lone surrogates."""
+
 
 class ManifestError(ValueError):
-    """A manifest line that cannot be read; the message names the file, line and field."""
+    """A manifest line that cannot be used; the message names the file, line and field.
 
-    def __init__(self, path: Path, line: int | None, reason: str, field: str | None = None):
+    ``reason`` is a short phrase that drop counts are keyed by (``"not valid JSON"``);
+    ``detail`` is what is particular to this line.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        line: int | None,
+        reason: str,
+        field: str | None = None,
+        detail: str = "",
+    ) -> None:
         where = f"{path}:{line}" if line is not None else str(path)
         what = f" field {field!r}:" if field else ""
-        super().__init__(f"{where}:{what} {reason}")
-        self.path, self.line, self.field, self.reason = path, line, field, reason
+        why = f"{reason} ({detail})" if detail else reason
+        super().__init__(f"{where}:{what} {why}")
+        self.path, self.line, self.field, self.reason, self.detail = (
+            path,
+            line,
+            field,
+            reason,
+            detail,
+        )
 
 
 @dataclass(frozen=True)
 class Record:
-    """One example as the manifest describes it, before any file is opened."""
+    """One example as the manifest describes it, before any file is opened.
+
+    ``manifest`` and ``line`` say where it came from, so that a problem found later (an image
+    that does not decode) is reported at its line.
+    """
 
     id: str
-    label: str
+    label: Label | None
     image: Path | None = None
     text: str | None = None
     audio: Path | None = None
+    manifest: Path | None = None
+    line: int | None = None
+
+    def error(self, reason: str, field: str | None = None, detail: str = "") -> ManifestError:
+        return ManifestError(self.manifest or Path("?"), self.line, reason, field, detail)
 
 
-def _rows(path: Path) -> Iterator[tuple[int, Mapping[str, object]]]:
+def _rows(path: Path, on_error: Callable[[ManifestError], None]) -> Iterator[tuple[int, dict]]:
     """Yield ``(line number, row)``; line numbers are 1-based as an editor shows them."""
     if path.suffix == ".jsonl":
-        with path.open(encoding="utf-8") as handle:
+        with path.open(encoding="utf-8", errors="surrogateescape") as handle:
             for number, line in enumerate(handle, start=1):
                 if not line.strip():
                     continue
                 try:
                     row = json.loads(line)
                 except json.JSONDecodeError as error:
-                    raise ManifestError(path, number, f"not valid JSON ({error.msg})") from error
+                    on_error(ManifestError(path, number, "not valid JSON", detail=error.msg))
+                    continue
                 if not isinstance(row, dict):
-                    raise ManifestError(path, number, "expected a JSON object per line")
+                    on_error(ManifestError(path, number, "not a JSON object"))
+                    continue
                 yield number, row
     elif path.suffix in {".csv", ".tsv"}:
-        with path.open(encoding="utf-8", newline="") as handle:
+        with path.open(encoding="utf-8", errors="surrogateescape", newline="") as handle:
             reader = csv.DictReader(handle, delimiter="\t" if path.suffix == ".tsv" else ",")
             for row in reader:
                 yield reader.line_num, row
@@ -60,62 +99,191 @@ def _rows(path: Path) -> Iterator[tuple[int, Mapping[str, object]]]:
         raise ManifestError(path, None, "expected a .jsonl, .csv or .tsv manifest")
 
 
+def _csv_header(path: Path) -> list[str] | None:
+    if path.suffix not in {".csv", ".tsv"}:
+        return None
+    with path.open(encoding="utf-8", errors="surrogateescape", newline="") as handle:
+        return next(csv.reader(handle, delimiter="\t" if path.suffix == ".tsv" else ","), [])
+
+
+def _value(row: Mapping[str, object], column: str) -> object:
+    """A column's value; a column spec with braces is a template over the row's columns,
+    e.g. ``"dia{Dialogue_ID}_utt{Utterance_ID}"``."""
+    if "{" in column:
+        try:
+            return column.format_map(row)
+        except (KeyError, IndexError, ValueError):
+            return None
+    return row.get(column)
+
+
+def parse_label(value: object, multilabel: bool, separator: str | None) -> Label:
+    """A label cell as written -> a class name, or a tuple of them for multilabel data.
+
+    Lists come as JSON lists, as lists written as a string (``"['Monica Geller']"``, as
+    EmoryNLP writes speakers) or, with ``separator``, as ``"Drama|Comedy"``. A single-label
+    cell holding a list of several names becomes one class of them all (``"A & B"``).
+    """
+    if isinstance(value, str) and value.strip().startswith("["):
+        try:
+            value = ast.literal_eval(value.strip())
+        except (ValueError, SyntaxError) as error:
+            raise ValueError(f"{value!r} looks like a list but does not parse") from error
+    if isinstance(value, list | tuple):
+        names = [str(v).strip() for v in value]
+    elif isinstance(value, str) and multilabel and separator:
+        names = [v.strip() for v in value.split(separator)]
+    else:
+        names = [str(value).strip()]
+    names = list(dict.fromkeys(n for n in names if n))
+    if multilabel:
+        return tuple(names)
+    if not names:
+        raise ValueError("empty label")
+    return " & ".join(sorted(names)) if len(names) > 1 else names[0]
+
+
 def read_manifest(
-    path: str | Path, columns: Mapping[str, str], modalities: tuple[str, ...]
+    path: str | Path,
+    columns: Mapping[str, str],
+    modalities: Sequence[str],
+    *,
+    multilabel: bool = False,
+    label_separator: str | None = None,
+    labels_required: bool = True,
+    on_error: Callable[[ManifestError], None] | None = None,
 ) -> list[Record]:
     """Read every line of a manifest into :class:`Record` objects.
 
     Args:
-        path: the manifest file; image paths in it are relative to its directory.
+        path: the manifest file; file paths in it are relative to its directory.
         columns: which column holds each field, e.g. ``{"image": "img", "text": "text",
-            "label": "label", "id": "id"}``. An ``id`` column is optional (the line number is
-            used otherwise).
-        modalities: the fields besides ``label`` that must be present, e.g. ``("image", "text")``
-            (``audio`` too where the data has sound).
+            "label": "label", "id": "id"}``; a value with braces is a template over the row.
+            An ``id`` column is optional (``<file stem>-<line>`` otherwise).
+        modalities: the fields besides ``label`` that must be present, e.g. ``("image", "text")``.
+        multilabel, label_separator: how labels are written (:func:`parse_label`).
+        labels_required: False for data that is only predicted (an unlabelled test split).
+        on_error: called with each line that cannot be read; it raises to stop (the default)
+            or records the line as dropped. A CSV header without a required column is never
+            a per-line problem: it raises at line 1 whatever ``on_error`` does.
     """
     path = Path(path)
     if not path.is_file():
         raise ManifestError(path, None, "manifest file not found")
-    required = ("label", *modalities)
-    records = []
-    for number, row in _rows(path):
-        values = {}
+    report = on_error or _raise
+    required = ("label", *modalities) if labels_required else tuple(modalities)
+    header = _csv_header(path)
+    if header is not None:
         for field in required:
             column = columns.get(field, field)
-            value = row.get(column)
-            if value is None or (isinstance(value, str) and field != "text" and not value.strip()):
-                raise ManifestError(path, number, f"missing column {column!r}", field=field)
-            values[field] = value
-        files = {f: path.parent / str(values[f]) for f in FILE_FIELDS if f in values}
-        records.append(
-            Record(
-                id=str(row.get(columns.get("id", "id"), f"{path.stem}-{number}")),
-                label=str(values["label"]),
-                text=str(values["text"]) if "text" in values else None,
-                **files,
+            names = re.findall(r"{(\w+)}", column) if "{" in column else [column]
+            for name in names:
+                if name not in header:
+                    raise ManifestError(
+                        path, 1, f"no column {name!r}", field, f"the header has {header}"
+                    )
+    records = []
+    for number, row in _rows(path, report):
+        try:
+            records.append(
+                _record(
+                    path,
+                    number,
+                    row,
+                    columns,
+                    modalities,
+                    multilabel,
+                    label_separator,
+                    labels_required,
+                )
             )
-        )
+        except ManifestError as error:
+            report(error)
     if not records:
-        raise ManifestError(path, None, "manifest has no examples")
+        raise ManifestError(path, None, "manifest has no usable examples")
     return records
+
+
+def _record(
+    path: Path,
+    number: int,
+    row: Mapping[str, object],
+    columns: Mapping[str, str],
+    modalities: Sequence[str],
+    multilabel: bool,
+    separator: str | None,
+    labels_required: bool,
+) -> Record:
+    values: dict[str, object] = {}
+    for field in ("label", *modalities):
+        column = columns.get(field, field)
+        value = _value(row, column)
+        if value is None or (isinstance(value, str) and field != "text" and not value.strip()):
+            if field == "label" and not labels_required:
+                continue
+            if field == "label":
+                raise ManifestError(
+                    path,
+                    number,
+                    "missing label",
+                    field,
+                    f"column {column!r}; a split without labels can be "
+                    "predicted but not trained on or evaluated",
+                )
+            raise ManifestError(path, number, "missing value", field, f"column {column!r}")
+        if field == "text" and isinstance(value, list):
+            value = value[0] if value else ""  # several texts (MM-IMDb's plots): the first
+        if isinstance(value, str) and _UNDECODABLE.search(value):
+            bad = _UNDECODABLE.search(value).group()  # type: ignore[union-attr]
+            byte = f"0x{ord(bad) - 0xDC00:02x}"
+            raise ManifestError(path, number, "not valid UTF-8", field, f"byte {byte}")
+        values[field] = value
+    label = None
+    if "label" in values:
+        try:
+            label = parse_label(values["label"], multilabel, separator)
+        except ValueError as error:
+            raise ManifestError(path, number, "unreadable label", "label", str(error)) from None
+    identifier = _value(row, columns.get("id", "id"))
+    return Record(
+        id=str(identifier) if identifier not in (None, "") else f"{path.stem}-{number}",
+        label=label,
+        text=str(values["text"]) if "text" in values else None,
+        manifest=path,
+        line=number,
+        **{f: path.parent / str(values[f]) for f in FILE_FIELDS if f in values},
+    )
+
+
+def _raise(error: ManifestError) -> None:
+    raise error
 
 
 @dataclass(frozen=True)
 class ManifestFiles:
-    """A data set that already exists on disk as one manifest per split under ``root``."""
+    """A data set that already exists on disk as one manifest per split under ``root``.
+
+    Each split names a file, or a list of candidates of which the first that exists is used
+    (Hateful Memes ships ``dev_seen.jsonl`` in some releases and ``dev.jsonl`` in others).
+    """
 
     root: str
-    train: str = "train.jsonl"
-    val: str = "val.jsonl"
-    test: str = "test.jsonl"
+    train: str | list[str] = "train.jsonl"
+    val: str | list[str] = "val.jsonl"
+    test: str | list[str] = "test.jsonl"
+
+    def manifest(self, split: str) -> Path:
+        """The manifest of one split, or a FileNotFoundError listing what was looked for."""
+        names = getattr(self, split)
+        candidates = [Path(self.root) / n for n in ([names] if isinstance(names, str) else names)]
+        for path in candidates:
+            if path.is_file():
+                return path
+        tried = ", ".join(str(p) for p in candidates)
+        raise FileNotFoundError(
+            f"data.source.{split}: no manifest found (looked for {tried}; data.root={self.root})"
+        )
 
     def prepare(self) -> dict[str, Path]:
         """Return the manifest of each split, failing early if one is missing."""
-        splits = {"train": self.train, "val": self.val, "test": self.test}
-        paths = {split: Path(self.root) / name for split, name in splits.items()}
-        for split, path in paths.items():
-            if not path.is_file():
-                raise FileNotFoundError(
-                    f"data.source.{split}: manifest {path} not found (data.source.root={self.root})"
-                )
-        return paths
+        return {split: self.manifest(split) for split in ("train", "val", "test")}

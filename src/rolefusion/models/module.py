@@ -10,32 +10,20 @@ import lightning as L
 import torch
 from torch import nn
 from torchmetrics import MaxMetric, MetricCollection
-from torchmetrics.classification import (
-    MulticlassAccuracy,
-    MulticlassF1Score,
-    MulticlassPrecision,
-    MulticlassRecall,
-)
 
 from rolefusion.data.batch import Batch
 from rolefusion.models.classifier import FusionClassifier
 from rolefusion.models.fusion.base import Fusion
-
-
-def classification_metrics(num_classes: int, average: str) -> MetricCollection:
-    """Accuracy (over examples) and ``average``-averaged precision, recall and F1."""
-    return MetricCollection(
-        {
-            "acc": MulticlassAccuracy(num_classes, average="micro"),
-            "precision": MulticlassPrecision(num_classes, average=average),
-            "recall": MulticlassRecall(num_classes, average=average),
-            "f1": MulticlassF1Score(num_classes, average=average),
-        }
-    )
+from rolefusion.models.metrics import (
+    classification_loss,
+    classification_metrics,
+    confusion_metric,
+    metric_inputs,
+)
 
 
 class RoleFusionModule(L.LightningModule):
-    """Trains a fusion classifier with cross-entropy and tracks metrics per split.
+    """Trains a fusion classifier for its task and tracks metrics per split.
 
     Args:
         fusion: partial ``(modalities, dim) -> Fusion`` (``conf/model/fusion``).
@@ -49,6 +37,9 @@ class RoleFusionModule(L.LightningModule):
         dim: the shared feature width of every encoder.
         head_dropout: dropout before the classification head.
         average: how precision, recall and F1 average over classes (``macro``, ``weighted``).
+        task: ``multiclass``, ``binary`` or ``multilabel`` (from the data).
+        threshold: decision threshold on the positive probability (binary, multilabel).
+        class_weights: loss weights against imbalance (from the data, ``class_balance=loss``).
     """
 
     def __init__(
@@ -65,8 +56,19 @@ class RoleFusionModule(L.LightningModule):
         dim: int = 128,
         head_dropout: float = 0.1,
         average: str = "macro",
+        task: str = "multiclass",
+        threshold: float = 0.5,
+        class_weights: Sequence[float] | None = None,
     ) -> None:
         super().__init__()
+        if (
+            task == "multilabel"
+            and getattr(fusion, "keywords", {}).get("combine") == "probabilities"
+        ):
+            raise ValueError(
+                "model.fusion.combine=probabilities averages softmax distributions, which "
+                "multilabel data does not have; use combine=logits"
+            )
         self.save_hyperparameters(
             {
                 "class_names": list(class_names),
@@ -75,6 +77,9 @@ class RoleFusionModule(L.LightningModule):
                 "dim": dim,
                 "head_dropout": head_dropout,
                 "average": average,
+                "task": task,
+                "threshold": threshold,
+                "class_weights": list(class_weights) if class_weights else None,
             }
         )
         text_factory = (
@@ -89,20 +94,28 @@ class RoleFusionModule(L.LightningModule):
         )
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
-        self.loss = nn.CrossEntropyLoss()
-        metrics = classification_metrics(len(class_names), average)
+        self.task = task
+        self.loss = classification_loss(task, class_weights)
+        metrics = classification_metrics(task, len(class_names), average, threshold)
         self.train_metrics = metrics.clone(prefix="train/")
         self.val_metrics = metrics.clone(prefix="val/")
         self.test_metrics = metrics.clone(prefix="test/")
         self.val_f1_best = MaxMetric()
+        self.val_f1_best.persistent(True)  # in checkpoints: a resumed run remembers its best
+        self.test_confusion = confusion_metric(task, len(class_names), threshold)
+        self.test_confusion_matrix: torch.Tensor | None = None  # set by the last test epoch
 
     def forward(self, batch: Batch) -> torch.Tensor:
         return self.net(batch)
 
-    def _step(self, batch: Batch, metrics: MetricCollection, split: str) -> torch.Tensor:
+    def _step(
+        self, batch: Batch, metrics: MetricCollection, split: str
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Loss and metric updates for one batch; returns the loss and the logits."""
         logits = self(batch)
-        loss = self.loss(logits, batch.label)
-        metrics.update(logits, batch.label)
+        target = batch.label.float() if self.task == "multilabel" else batch.label
+        loss = self.loss(logits, target)
+        metrics.update(*metric_inputs(self.task, logits, batch.label))
         on_step = split == "train"
         self.log(
             f"{split}/loss",
@@ -113,10 +126,10 @@ class RoleFusionModule(L.LightningModule):
             batch_size=len(batch),
             sync_dist=not on_step,  # the epoch mean over every rank's examples
         )
-        return loss
+        return loss, logits
 
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
-        return self._step(batch, self.train_metrics, "train")
+        return self._step(batch, self.train_metrics, "train")[0]
 
     def on_train_epoch_end(self) -> None:
         # torchmetrics' compute() already gathers every rank's state: no sync_dist needed.
@@ -139,11 +152,15 @@ class RoleFusionModule(L.LightningModule):
         self.val_metrics.reset()
 
     def test_step(self, batch: Batch, batch_idx: int) -> None:
-        self._step(batch, self.test_metrics, "test")
+        _, logits = self._step(batch, self.test_metrics, "test")
+        scores, target = metric_inputs(self.task, logits, batch.label)
+        self.test_confusion.update(scores, target)
 
     def on_test_epoch_end(self) -> None:
         self.log_dict(self.test_metrics.compute())
         self.test_metrics.reset()
+        self.test_confusion_matrix = self.test_confusion.compute().cpu()
+        self.test_confusion.reset()
 
     def configure_optimizers(self) -> Any:
         optimizer = self.optimizer_factory(params=self.parameters())

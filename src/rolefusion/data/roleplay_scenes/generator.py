@@ -214,6 +214,10 @@ class RolePlayScenes:
             shutil.rmtree(staging, ignore_errors=True)
         return self.manifests()
 
+    def manifest(self, split: str) -> Path:
+        """One split's manifest, generating the data set first if it is not cached yet."""
+        return self.prepare()[split]
+
     def _generate(self, directory: Path) -> None:
         """Write every split's images (and clips) and manifest, then ``dataset.json`` last."""
         for split_id, split in enumerate(SPLITS):

@@ -1,0 +1,96 @@
+"""Rebuild a trained run from its checkpoint and run directory, loading nothing unsafely.
+
+A checkpoint is read with ``torch.load(weights_only=True)``: tensors and plain values only, so a
+crafted file cannot run code. Its model is rebuilt from the run's resolved ``config.yaml`` (the
+user does not restate the encoders), and its label map, tokenizer and normalization come from the
+checkpoint itself.
+"""
+
+from __future__ import annotations
+
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from rolefusion.build import build_model
+from rolefusion.data.datamodule import DataSpec, RoleFusionDataModule
+from rolefusion.data.tokenizer import pad_id
+from rolefusion.models.module import RoleFusionModule
+
+DATAMODULE_KEY = RoleFusionDataModule.__qualname__
+CHECKPOINT_KEYS = ("state_dict", "hyper_parameters", DATAMODULE_KEY)
+
+
+class NotARolefusionCheckpoint(ValueError):
+    """A file that is not a checkpoint written by ``rolefusion-train``."""
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Read a checkpoint safely, or refuse it with the reason."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"ckpt_path={path}: no such file")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as error:
+        reason = str(error).strip().splitlines()[0][:300]
+        raise NotARolefusionCheckpoint(
+            f"{path}: refused: not a rolefusion checkpoint (it does not load as tensors and "
+            f"plain values: {reason}). It was not unpickled."
+        ) from None
+    missing = [
+        k for k in CHECKPOINT_KEYS if not isinstance(checkpoint, dict) or k not in checkpoint
+    ]
+    if missing:
+        raise NotARolefusionCheckpoint(
+            f"{path}: not a rolefusion checkpoint (no {', '.join(missing)}); use a .ckpt from "
+            "a run directory's checkpoints/"
+        )
+    return checkpoint
+
+
+def run_config(ckpt_path: str | Path) -> DictConfig:
+    """The resolved config of the run a checkpoint belongs to (``<run>/checkpoints/*.ckpt``)."""
+    config = Path(ckpt_path).resolve().parent.parent / "config.yaml"
+    if not config.is_file():
+        raise FileNotFoundError(
+            f"{config} not found: a checkpoint is read with its run directory's config.yaml "
+            f"(expected the checkpoint under <run directory>/checkpoints/)"
+        )
+    return OmegaConf.load(config)
+
+
+@dataclass
+class RestoredRun:
+    cfg: DictConfig
+    datamodule: RoleFusionDataModule
+    model: RoleFusionModule
+
+
+def restore(ckpt_path: str | Path, data: DictConfig | None = None) -> RestoredRun:
+    """The run's data module (with the checkpoint's labels, tokenizer and statistics, on ``data``
+    instead of the run's own data when given) and its model with the checkpoint's weights."""
+    checkpoint = load_checkpoint(ckpt_path)
+    cfg = run_config(ckpt_path)
+    if data is not None:
+        cfg.data = data
+    datamodule: RoleFusionDataModule = instantiate(cfg.data)
+    datamodule.load_state_dict(checkpoint[DATAMODULE_KEY])
+    datamodule.prepare_data()
+    hparams = checkpoint["hyper_parameters"]
+    spec = DataSpec(
+        class_names=tuple(hparams["class_names"]),
+        vocab_size=datamodule.tokenizer.get_vocab_size(),
+        pad_id=pad_id(datamodule.tokenizer),
+        task=hparams.get("task", "multiclass"),
+        class_weights=hparams.get("class_weights"),
+    )
+    model = build_model(cfg, spec)
+    model.load_state_dict(checkpoint["state_dict"])
+    model.eval()
+    return RestoredRun(cfg, datamodule, model)

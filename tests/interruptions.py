@@ -1,0 +1,61 @@
+"""Callbacks that kill their own process with SIGKILL, as the kernel's out-of-memory killer or a
+node failure would, or give a test time to interrupt it from outside (``scontrol requeue``), for
+the tests of what survives that (imported by the tests' jobs)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import lightning as L
+
+
+class KillOnSeed(L.Callback):
+    """SIGKILL this process when training starts, if the run's seed is ``seed``.
+
+    The seed is read from ``PL_GLOBAL_SEED``, which ``lightning.seed_everything`` sets.
+    SIGKILL cannot be caught: nothing of the run gets to write a result or an error.
+    """
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if os.environ.get("PL_GLOBAL_SEED") == str(self.seed):
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+class KillAfterEpoch(L.Callback):
+    """SIGKILL this process at the end of training epoch ``epoch`` (0-based), after its
+    validation but before its checkpoints are written (Lightning's ModelCheckpoint saves in
+    ``on_train_epoch_end`` after every other callback's): the run stops without a word, and its
+    ``last.ckpt`` is that of epoch ``epoch - 1``."""
+
+    def __init__(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.current_epoch == self.epoch:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+class PauseAfterEpoch(L.Callback):
+    """Sleep ``seconds`` once training epoch ``epoch`` (0-based) has ended and its checkpoints
+    were written, before the next epoch starts: time for a test to interrupt the run between
+    epochs. Not in ``on_train_epoch_end``: Lightning's ModelCheckpoint saves there only after
+    every other callback. A run resumed after that epoch does not pause. It draws no random
+    numbers and changes nothing of the run: the results are those of the run without it."""
+
+    def __init__(self, seconds: float, epoch: int = 0) -> None:
+        self.seconds = seconds
+        self.epoch = epoch
+        self._ended = False
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._ended = trainer.current_epoch == self.epoch
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self._ended:
+            self._ended = False
+            time.sleep(self.seconds)

@@ -1,0 +1,211 @@
+"""Bad input never passes silently: ``raise`` names file, line, field and reason; ``skip`` drops
+the example and counts it exactly, by reason, in the log and the run directory."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from rolefusion.build import prepared_datamodule
+from rolefusion.data.manifest import ManifestError
+from rolefusion.train import train
+
+from conftest import compose_config
+from real_layouts import write_image, write_jsonl
+
+GOOD = {"train": 12, "val": 6, "test": 6}
+BAD_LINE = 4
+"""Every case spoils line 4 of one split's manifest."""
+
+
+def good_row(split: str, i: int) -> dict:
+    return {
+        "id": f"{split}{i}",
+        "image": f"images/{split}_{i}.png",
+        "text": f"role {i % 2} speaks",
+        "label": ["pirate", "knight"][i % 2],
+    }
+
+
+def write_data(root: Path) -> Path:
+    for split, size in GOOD.items():
+        for i in range(size):
+            write_image(root / "images" / f"{split}_{i}.png", i)
+        write_jsonl(root / f"{split}.jsonl", [good_row(split, i) for i in range(size)])
+    return root
+
+
+def spoil(root: Path, split: str, line: str | None = None, **fields: object) -> None:
+    """Insert a bad example as line :data:`BAD_LINE`: ``line`` verbatim, or a good row with
+    ``fields`` changed (a value of None deletes the field)."""
+    row = {**good_row(split, 0), "id": f"{split}-bad", **fields}
+    row = {k: v for k, v in row.items() if v is not None}
+    text = line if line is not None else json.dumps(row)
+    manifest = root / f"{split}.jsonl"
+    lines = manifest.read_bytes().splitlines(keepends=True)
+    encoded = text.encode("utf-8", "surrogateescape") if isinstance(text, str) else text
+    lines.insert(BAD_LINE - 1, encoded + b"\n")
+    manifest.write_bytes(b"".join(lines))
+
+
+def corrupt(path: Path, data: bytes) -> str:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path.name
+
+
+def png_bytes() -> bytes:
+    write_image(Path("/tmp/rf_bad_input_probe.png"), 0)
+    return Path("/tmp/rf_bad_input_probe.png").read_bytes()
+
+
+def missing_image(root: Path) -> None:
+    spoil(root, "train", image="images/not_there.png")
+
+
+def corrupt_png(root: Path) -> None:
+    corrupt(root / "images/broken.png", png_bytes()[:60])  # header survives, data is cut
+    spoil(root, "train", image="images/broken.png")
+
+
+def corrupt_jpeg(root: Path) -> None:
+    corrupt(root / "images/broken.jpg", b"\xff\xd8\xff\xe0" + bytes(range(256)) * 4)
+    spoil(root, "train", image="images/broken.jpg")
+
+
+def empty_text(root: Path) -> None:
+    spoil(root, "train", text="   \t ")
+
+
+def non_utf8_text(root: Path) -> None:
+    row = json.dumps({**good_row("train", 0), "text": "caf\udce9"}, ensure_ascii=False)
+    spoil(root, "train", line=row.encode("utf-8", "surrogateescape"))  # type: ignore[arg-type]
+
+
+def malformed_json(root: Path) -> None:
+    spoil(root, "train", line='{"id": "x", "image": "images/train_0.png", "text": "hi",')
+
+
+def missing_column(root: Path) -> None:
+    spoil(root, "train", text=None)
+
+
+def unknown_label_in_val(root: Path) -> None:
+    spoil(root, "val", label="wizard")
+
+
+def tiny_image(root: Path) -> None:
+    write_image(root / "images/tiny.png", 0, (1, 1))
+    spoil(root, "train", image="images/tiny.png")
+
+
+def huge_image(root: Path) -> None:
+    Image.new("1", (8000, 8000)).save(root / "images/huge.png")  # compresses to a few KB
+    spoil(root, "test", image="images/huge.png")
+
+
+CASES: dict[str, tuple[Callable[[Path], None], str, str, str]] = {
+    # name: (how to spoil, split, field, reason)
+    "missing image": (missing_image, "train", "image", "image file not found"),
+    "corrupt PNG": (corrupt_png, "train", "image", "unreadable image"),
+    "corrupt JPEG": (corrupt_jpeg, "train", "image", "unreadable image"),
+    "empty text": (empty_text, "train", "text", "empty text"),
+    "non-UTF-8 text": (non_utf8_text, "train", "text", "not valid UTF-8"),
+    "malformed JSONL line": (malformed_json, "train", "", "not valid JSON"),
+    "missing column": (missing_column, "train", "text", "missing value"),
+    "unknown label in val": (
+        unknown_label_in_val,
+        "val",
+        "label",
+        "label not in the training split",
+    ),
+    "1x1 image": (tiny_image, "train", "image", "image too small"),
+    "8000x8000 image": (huge_image, "test", "image", "image too large"),
+}
+
+
+def compose(tmp_path: Path, root: Path, *overrides: str):
+    return compose_config(
+        tmp_path,
+        tmp_path / "cache",
+        "data=manifest",
+        f"data.root={root}",
+        "data.image_size=32",
+        "data.batch_size=4",
+        "debug=fast",
+        *overrides,
+        tiny=False,
+    )
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_raise_names_file_line_field_and_reason(tmp_path: Path, case: str) -> None:
+    make_bad, split, field, reason = CASES[case]
+    root = write_data(tmp_path / "data")
+    make_bad(root)
+    with pytest.raises(ManifestError) as caught:
+        prepared_datamodule(compose(tmp_path, root, "data.on_error=raise"))
+    error = caught.value
+    assert (error.path.name, error.line, error.reason) == (f"{split}.jsonl", BAD_LINE, reason)
+    assert str(error).startswith(f"{root / split}.jsonl:{BAD_LINE}:")
+    assert (f"field {field!r}" in str(error)) == bool(field)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_skip_drops_exactly_the_bad_example_and_counts_it(tmp_path: Path, case: str) -> None:
+    make_bad, split, _, reason = CASES[case]
+    root = write_data(tmp_path / "data")
+    make_bad(root)
+    datamodule = prepared_datamodule(compose(tmp_path, root, "data.on_error=skip"))
+    assert {s: len(e) for s, e in datamodule.examples.items()} == GOOD
+    dropped = datamodule.summary()["dropped"]
+    assert list(dropped) == [split]
+    assert dropped[split]["dropped"] == 1
+    assert dropped[split]["by_reason"] == {reason: 1}
+    [where] = dropped[split]["examples"][reason]
+    assert where.startswith(f"{root / split}.jsonl:{BAD_LINE}:")
+
+
+def test_skipped_counts_are_logged_and_written_into_the_run_directory(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    root = write_data(tmp_path / "data")
+    empty_text(root)
+    missing_image(root)  # now line 4, the empty text line 5
+    with caplog.at_level(logging.WARNING):
+        train(compose(tmp_path, root, "data.on_error=skip"))
+    summary = json.loads((tmp_path / "run" / "data.json").read_text())
+    assert summary["dropped"]["train"]["by_reason"] == {"image file not found": 1, "empty text": 1}
+    assert summary["examples"]["train"] == GOOD["train"]
+    logged = [r.getMessage() for r in caplog.records]
+    assert any("train: dropped 1 example: empty text" in m and ":5:" in m for m in logged)
+
+
+def odd_image(mode: str) -> tuple[Image.Image, tuple[int, int, int]]:
+    """A 40x30 image in ``mode`` and the RGB colour it must read as."""
+    if mode == "I;16":
+        return Image.fromarray(np.full((30, 40), 257 * 128, dtype=np.uint16)), (128, 128, 128)
+    adaptive = {"palette": Image.Palette.ADAPTIVE} if mode == "P" else {}  # no dithering
+    image = Image.new("RGB", (40, 30), (200, 30, 30)).convert(mode, **adaptive)
+    return image, tuple(np.asarray(image.convert("RGB"))[15, 20].tolist())
+
+
+@pytest.mark.parametrize("mode", ["L", "LA", "RGBA", "P", "I;16"])
+@pytest.mark.parametrize("on_error", ["raise", "skip"])
+def test_odd_image_modes_are_read_not_dropped(tmp_path: Path, mode: str, on_error: str) -> None:
+    root = write_data(tmp_path / "data")
+    image, colour = odd_image(mode)
+    image.save(root / "images" / "odd.png")
+    spoil(root, "train", image="images/odd.png")
+    datamodule = prepared_datamodule(compose(tmp_path, root, f"data.on_error={on_error}"))
+    assert len(datamodule.examples["train"]) == GOOD["train"] + 1
+    assert datamodule.summary()["dropped"] == {}
+    pixels, size = datamodule.cleaner.cache.load(root / "images" / "odd.png", datamodule.images)
+    assert pixels.shape == (3, 32, 32) and size == (40, 30)
+    assert pixels[:, 16, 16].tolist() == list(colour)

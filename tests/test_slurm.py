@@ -1,0 +1,280 @@
+"""The launchers: ``hydra/launcher=local`` (parallel processes) and ``hydra/launcher=slurm``.
+
+The Slurm sweeps run on a real Slurm: a one-node cluster on localhost, started for the session
+by ``scripts/local_slurm.py`` (munged, MariaDB, slurmdbd, slurmctld, slurmd) and stopped at its
+end. They are skipped, with the reason, only where that cluster cannot start (not root, no Slurm
+and no apt to install it); with ``ROLEFUSION_REQUIRE_SLURM=1`` (set by ``.ci/run`` once the
+install succeeded) they fail instead."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+from rolefusion.config import register_configs
+
+from conftest import CONF_DIR, TINY_DATA
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "scripts" / "local_slurm.py"
+TESTS_DIR = Path(__file__).resolve().parent
+SWEEP_TIMEOUT_S = 600
+"""Longer than any of these sweeps takes on two busy cores; reaching it means a hang."""
+
+
+def local_slurm(*arguments: str | Path, timeout: float = 600) -> subprocess.CompletedProcess:
+    command = [sys.executable, str(SCRIPT), *map(str, arguments)]
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def slurm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A running local cluster, ``SLURM_CONF`` pointing at it; its state directory."""
+    pytest.importorskip("hydra_plugins.hydra_submitit_launcher", reason="the `slurm` extra")
+    state_dir = tmp_path_factory.mktemp("slurm")
+    started = local_slurm("start", "--state-dir", state_dir)
+    print(started.stdout, started.stderr, sep="", end="")
+    try:
+        if started.returncode != 0:
+            reason = f"cannot start a local Slurm cluster: {started.stderr.strip()[-1500:]}"
+            if os.environ.get("ROLEFUSION_REQUIRE_SLURM") == "1":
+                pytest.fail(reason)
+            pytest.skip(reason)
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("SLURM_CONF", str(state_dir / "etc" / "slurm.conf"))
+            yield state_dir
+    finally:
+        stopped = local_slurm("stop", "--state-dir", state_dir, timeout=120)
+        print(stopped.stdout, stopped.stderr, sep="", end="")
+        if stopped.returncode == 0:  # keep the logs, not the ~100 MB of the empty database
+            shutil.rmtree(state_dir / "mysql", ignore_errors=True)
+
+
+def train_command(root: Path, data_dir: Path, *overrides: str, multirun: bool = False) -> list[str]:
+    """``rolefusion-train [-m] ...`` on tiny data, writing under ``root``."""
+    return [sys.executable, "-m", "rolefusion.train", *(["-m"] if multirun else []),
+            f"paths.log_dir={root}/outputs", f"paths.data_dir={data_dir}", *TINY_DATA,
+            *overrides]  # fmt: skip
+
+
+def train_env() -> dict[str, str]:
+    """This environment plus tests/ for the tests' callbacks: the jobs run in the environment
+    sbatch was called from."""
+    path = os.pathsep.join(filter(None, [str(TESTS_DIR), os.environ.get("PYTHONPATH")]))
+    return {**os.environ, "PYTHONPATH": path, "PYTHONUNBUFFERED": "1"}
+
+
+def run_sweep(root: Path, data_dir: Path, *overrides: str) -> subprocess.CompletedProcess:
+    """``rolefusion-train -m debug=fast ...`` on tiny data, writing under ``root``."""
+    command = train_command(root, data_dir, "debug=fast", *overrides, multirun=True)
+    env = train_env()
+    try:
+        return subprocess.run(
+            command, cwd=root, env=env, capture_output=True, text=True, timeout=SWEEP_TIMEOUT_S
+        )
+    except subprocess.TimeoutExpired as error:
+        pytest.fail(f"the sweep hung: no return in {SWEEP_TIMEOUT_S} s\n{error.stdout}")
+
+
+def slurm_sweep(root: Path, data_dir: Path, *overrides: str) -> subprocess.CompletedProcess:
+    return run_sweep(
+        root, data_dir, "hydra/launcher=slurm", "hydra.launcher.partition=debug", *overrides
+    )
+
+
+def sweep_directory(root: Path, task_name: str = "debug") -> Path:
+    (directory,) = (root / "outputs" / task_name / "multirun").iterdir()
+    return directory
+
+
+def array_states(sweep: Path) -> dict[int, str]:
+    """Slurm's final word (``sacct``) on each task of the sweep's array job, by task index."""
+    (array,) = {p.name for p in (sweep / ".submitit").iterdir() if p.name.isdigit()}
+    lines = subprocess.run(
+        ["sacct", "-n", "-X", "-P", "-j", array, "-o", "JobID,State"],
+        capture_output=True, text=True, check=True,
+    ).stdout.split()  # fmt: skip
+    return {int(job.split("_")[1]): state for job, state in (line.split("|") for line in lines)}
+
+
+def wait_until_ended(sweep: Path, tasks: int, timeout: float = SWEEP_TIMEOUT_S) -> dict[int, str]:
+    """The array's states once every task has ended (jobs may outlive a failed sweep command)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        states = array_states(sweep)
+        if len(states) == tasks and all(s not in ("PENDING", "RUNNING") for s in states.values()):
+            return states
+        time.sleep(2)
+    pytest.fail(f"the jobs of {sweep} did not end in {timeout:.0f} s: {array_states(sweep)}")
+
+
+@pytest.mark.parametrize("launcher", ["local", "slurm", "cluster_example"])
+def test_launcher_configs_compose_with_every_documented_key(launcher):
+    pytest.importorskip("hydra_plugins.hydra_submitit_launcher", reason="the `slurm` extra")
+    register_configs()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose("train", overrides=[f"hydra/launcher={launcher}"], return_hydra_config=True)
+    keys = OmegaConf.to_container(cfg.hydra.launcher)
+    expected = {"timeout_min", "gpus_per_node", "tasks_per_node", "submitit_folder"}
+    if launcher != "local":
+        expected |= {"partition", "account", "qos", "cpus_per_task", "mem_gb", "setup",
+                     "array_parallelism", "additional_parameters", "signal_delay_s",
+                     "max_num_timeout"}  # fmt: skip
+    assert expected <= set(keys)
+    kind = "LocalLauncher" if launcher == "local" else "SlurmLauncher"
+    assert keys["_target_"] == f"hydra_plugins.hydra_submitit_launcher.submitit_launcher.{kind}"
+    if launcher == "cluster_example":
+        assert keys["gpus_per_node"] == keys["tasks_per_node"] == 4
+
+
+@pytest.mark.slow
+def test_local_launcher_runs_each_job_in_its_own_process(tmp_path, data_dir):
+    pytest.importorskip("hydra_plugins.hydra_submitit_launcher", reason="the `slurm` extra")
+    result = run_sweep(tmp_path, data_dir, "hydra/launcher=local", "model/fusion=concat,late")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    sweep = sweep_directory(tmp_path)
+    for job in ("0", "1"):
+        assert (sweep / job / "metrics.json").is_file()
+    # submitit's local executor names each job's folder after its process id
+    jobs = [p for p in (sweep / ".submitit").iterdir() if p.name.isdigit()]
+    assert len(jobs) == 2
+
+
+@pytest.mark.slow
+def test_local_cluster_reports_every_daemon_running(slurm):
+    status = local_slurm("status", "--state-dir", slurm, timeout=60)
+    assert status.returncode == 0, status.stdout + status.stderr
+    assert "node       idle" in status.stdout or "node       mixed" in status.stdout
+
+
+@pytest.mark.slow
+def test_sweep_on_slurm_writes_every_jobs_metrics(slurm, tmp_path, data_dir):
+    result = slurm_sweep(tmp_path, data_dir, "model/fusion=concat,late")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    sweep = sweep_directory(tmp_path)
+    for job in ("0", "1"):
+        written = json.loads((sweep / job / "metrics.json").read_text())
+        assert "test/f1" in written["metrics"]
+    assert wait_until_ended(sweep, tasks=2) == {0: "COMPLETED", 1: "COMPLETED"}
+
+
+@pytest.mark.slow
+def test_job_killed_from_inside_is_reported_failed_and_the_others_finish(slurm, tmp_path, data_dir):
+    # seed=2 is job 1: it SIGKILLs itself as training starts, as an out-of-memory kill would.
+    result = slurm_sweep(
+        tmp_path, data_dir, "seed=1,2,3",
+        "+callbacks.kill._target_=interruptions.KillOnSeed", "+callbacks.kill.seed=2",
+    )  # fmt: skip
+    print(result.stderr[-3000:])  # what the user sees; pytest shows it if the test fails
+    # submitit finds the killed job FAILED in sacct and raises; Hydra exits with an error.
+    assert result.returncode != 0
+    assert "state: FAILED" in result.stderr, result.stderr[-3000:]
+    sweep = sweep_directory(tmp_path)
+    assert wait_until_ended(sweep, tasks=3) == {0: "COMPLETED", 1: "FAILED", 2: "COMPLETED"}
+    assert (sweep / "0" / "metrics.json").is_file()
+    assert (sweep / "2" / "metrics.json").is_file()
+    assert not (sweep / "1" / "metrics.json").exists()
+
+
+def job_attempts(job: str, timeout: float = 120) -> list[str]:
+    """Slurm's final word on each run of job ``job``, requeued ones included (``sacct -D``),
+    once the last one has ended (sacct may hear of it after the sweep command returned)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        states = subprocess.run(
+            ["sacct", "-n", "-X", "-P", "-D", "-j", job, "-o", "State"],
+            capture_output=True, text=True, check=True,
+        ).stdout.split()  # fmt: skip
+        if states and states[-1] not in ("PENDING", "RUNNING", "REQUEUED"):
+            return states
+        if time.monotonic() > deadline:
+            pytest.fail(f"job {job} did not end in {timeout:.0f} s: {states}")
+        time.sleep(1)
+
+
+def tail(path: Path, characters: int = 3000) -> str:
+    return path.read_text(errors="replace")[-characters:] if path.is_file() else ""
+
+
+@pytest.mark.slow
+def test_requeued_job_resumes_in_its_run_directory_to_the_uninterrupted_result(
+    slurm, tmp_path, data_dir
+):
+    # Three epochs, and a pause once the first one's checkpoints are written: time to requeue
+    # the job between epochs, as a preemption would.
+    config = ["trainer.max_epochs=3", "logger=none",
+              "+callbacks.pause._target_=interruptions.PauseAfterEpoch",
+              "+callbacks.pause.seconds=5", "+callbacks.pause.epoch=0"]  # fmt: skip
+    command = train_command(tmp_path, data_dir, "hydra/launcher=slurm",
+                            "hydra.launcher.partition=debug", *config, multirun=True)  # fmt: skip
+    out, err = tmp_path / "sweep.out", tmp_path / "sweep.err"
+    deadline, job = time.monotonic() + SWEEP_TIMEOUT_S, None
+    with open(out, "w") as stdout, open(err, "w") as stderr:
+        sweep = subprocess.Popen(command, cwd=tmp_path, env=train_env(), stdout=stdout,
+                                 stderr=stderr, text=True)  # fmt: skip
+    try:
+        multirun = tmp_path / "outputs" / "train" / "multirun"
+        while not (found := list(multirun.glob("*/0/checkpoints/last.ckpt"))):
+            if sweep.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"no last.ckpt while the job ran ({sweep.poll()}):\n{tail(err)}")
+            time.sleep(0.5)
+        run = found[0].parents[1]
+        assert not (run / "metrics.json").exists()  # training goes on: requeue it now
+        # A sweep of one job is not an array job: its folder is named after its plain job id.
+        (job,) = [p.name for p in (run.parent / ".submitit").iterdir() if p.name.isdigit()]
+        requeue = subprocess.run(["scontrol", "requeue", job], capture_output=True, text=True)
+        assert requeue.returncode == 0, requeue.stdout + requeue.stderr
+
+        # Meanwhile, the same configuration uninterrupted, here and without a launcher.
+        straight = tmp_path / "straight"
+        reference = subprocess.run(
+            train_command(tmp_path, data_dir, *config, f"hydra.run.dir={straight}"),
+            cwd=tmp_path, env=train_env(), capture_output=True, text=True,
+            timeout=SWEEP_TIMEOUT_S,
+        )  # fmt: skip
+        assert reference.returncode == 0, reference.stderr[-3000:]
+
+        try:
+            returncode = sweep.wait(timeout=max(deadline - time.monotonic(), 1))
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"the sweep hung: no return in {SWEEP_TIMEOUT_S} s\n{tail(err)}")
+    finally:  # on a failure, nothing of this test runs on
+        if sweep.poll() is None:
+            sweep.kill()
+            sweep.wait()
+            if job is not None:
+                subprocess.run(["scancel", "--signal=KILL", job], check=False)
+    assert returncode == 0, tail(out) + tail(err)
+
+    # Slurm ran the job twice under its id, in the same run directory, the second time resuming.
+    assert job_attempts(job) == ["REQUEUED", "COMPLETED"]
+    job_log = (run.parent / ".submitit" / job / f"{job}_0_log.out").read_text()
+    assert job_log.count(f"Starting with JobEnvironment(job_id={job},") == 2, job_log[-3000:]
+    assert f"resuming from {run / 'checkpoints' / 'last.ckpt'}" in (run / "train.log").read_text()
+    assert sorted(p.name for p in run.parent.iterdir() if p.is_dir()) == [".submitit", "0"]
+
+    # Identical configurations, but for the run directory; identical results.
+    configs = [(d / "config.yaml").read_text().replace(str(d), "<run>") for d in (straight, run)]
+    assert configs[0] == configs[1]
+    expected, resumed = (json.loads((d / "metrics.json").read_text()) for d in (straight, run))
+    assert resumed["metrics"] == expected["metrics"]
+    assert resumed["confusion_matrix"] == expected["confusion_matrix"]
+    weights = [
+        torch.load(d / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+        for d in (straight, run)
+    ]
+    assert weights[1]["global_step"] == weights[0]["global_step"]
+    assert weights[1]["state_dict"].keys() == weights[0]["state_dict"].keys()
+    for key, value in weights[0]["state_dict"].items():
+        assert torch.equal(value, weights[1]["state_dict"][key]), key
