@@ -23,9 +23,10 @@ from omegaconf import DictConfig
 
 from rolefusion.config import register_configs
 from rolefusion.models.metrics import per_class_scores
+from rolefusion.models.module import CONFUSION_MATRIX
 from rolefusion.restore import restore
 from rolefusion.run_summary import print_metrics_table, write_json_atomically
-from rolefusion.train import CONFIG_DIR
+from rolefusion.train import CONFIG_DIR, scalar_metrics
 
 log = logging.getLogger(__name__)
 register_configs()
@@ -49,11 +50,11 @@ def evaluate(ckpt_path: str, split: str = "test", data: DictConfig | None = None
     trainer.test(run.model, dataloaders=run.datamodule.dataloader(split), verbose=False)
     metrics = {
         f"{split}/{name.removeprefix('test/')}": float(value)
-        for name, value in trainer.callback_metrics.items()
+        for name, value in scalar_metrics(trainer.callback_metrics).items()
         if name.startswith("test/")
     }
     class_names = list(run.model.hparams.class_names)
-    confusion = run.model.test_confusion_matrix
+    confusion = trainer.callback_metrics[CONFUSION_MATRIX]
     return {
         "metrics": metrics,
         "per_class": per_class_scores(confusion, class_names),

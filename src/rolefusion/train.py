@@ -29,6 +29,7 @@ from omegaconf import DictConfig, OmegaConf
 from rolefusion.build import build_model, prepared_datamodule
 from rolefusion.config import check_targets, register_configs
 from rolefusion.models.metrics import per_class_scores
+from rolefusion.models.module import CONFUSION_MATRIX
 from rolefusion.provenance import provenance
 from rolefusion.run_summary import (
     log_test_details,
@@ -56,6 +57,11 @@ def _overrides() -> list[str]:
 def _instantiate_all(group: DictConfig | None) -> list[Any]:
     """Callbacks and loggers are dicts of named configs; an empty or null group means none."""
     return [instantiate(node) for node in (group or {}).values() if node is not None]
+
+
+def scalar_metrics(callback_metrics: dict[str, Any]) -> dict[str, float]:
+    """Every scalar metric as a float (the test confusion matrix travels there too)."""
+    return {name: float(v) for name, v in callback_metrics.items() if v.numel() == 1}
 
 
 def finished_metrics(output_dir: Path, overrides: list[str]) -> dict[str, float] | None:
@@ -106,17 +112,19 @@ def train(cfg: DictConfig) -> dict[str, float]:
     if rank_zero_only.rank == 0:
         datamodule.save(output_dir)
     model = build_model(cfg, datamodule.spec)
+    # Lightning logs these with the model's hyperparameters when fitting starts, in the process
+    # that fits (a spawned one under ddp_spawn): the run's config in W&B, hparams.yaml, ...
+    datamodule.save_hyperparameters(
+        {"config": OmegaConf.to_container(cfg, resolve=True), "data_summary": datamodule.summary()}
+    )
     loggers = _instantiate_all(cfg.logger)
     trainer: L.Trainer = instantiate(
         cfg.trainer, callbacks=_instantiate_all(cfg.callbacks), logger=loggers or False
     )
-    for logger in trainer.loggers:
-        logger.log_hyperparams({"config": OmegaConf.to_container(cfg, resolve=True),
-                                "data_summary": datamodule.summary()})  # fmt: skip
 
     if cfg.train:
         trainer.fit(model, datamodule=datamodule, ckpt_path=_checkpoint_to_resume(cfg, output_dir))
-    metrics = {name: float(value) for name, value in trainer.callback_metrics.items()}
+    metrics = scalar_metrics(trainer.callback_metrics)
 
     best_checkpoint = (
         trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
@@ -126,10 +134,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
         if not best_checkpoint:
             log.warning("no best checkpoint was saved (fast_dev_run?): testing the current weights")
         trainer.test(model, datamodule=datamodule, ckpt_path=best_checkpoint or None, verbose=False)
-        metrics.update(
-            {n: float(v) for n, v in trainer.callback_metrics.items() if n.startswith("test/")}
-        )
-        confusion = model.test_confusion_matrix
+        tested = scalar_metrics(trainer.callback_metrics)
+        metrics.update({n: v for n, v in tested.items() if n.startswith("test/")})
+        confusion = trainer.callback_metrics[CONFUSION_MATRIX]
         details = {
             "per_class": per_class_scores(confusion, datamodule.spec.class_names),
             "confusion_matrix": confusion.tolist(),

@@ -21,6 +21,9 @@ from rolefusion.models.metrics import (
     metric_inputs,
 )
 
+CONFUSION_MATRIX = "test/confusion_matrix"
+"""Where the last test epoch leaves its confusion matrix: ``trainer.callback_metrics[...]``."""
+
 
 class RoleFusionModule(L.LightningModule):
     """Trains a fusion classifier for its task and tracks metrics per split.
@@ -103,7 +106,6 @@ class RoleFusionModule(L.LightningModule):
         self.val_f1_best = MaxMetric()
         self.val_f1_best.persistent(True)  # in checkpoints: a resumed run remembers its best
         self.test_confusion = confusion_metric(task, len(class_names), threshold)
-        self.test_confusion_matrix: torch.Tensor | None = None  # set by the last test epoch
 
     def forward(self, batch: Batch) -> torch.Tensor:
         return self.net(batch)
@@ -159,7 +161,9 @@ class RoleFusionModule(L.LightningModule):
     def on_test_epoch_end(self) -> None:
         self.log_dict(self.test_metrics.compute())
         self.test_metrics.reset()
-        self.test_confusion_matrix = self.test_confusion.compute().cpu()
+        # Among the callback metrics rather than on the module: under ddp_spawn those are what
+        # travels back to the launching process. Not logged: loggers take scalars.
+        self.trainer.callback_metrics[CONFUSION_MATRIX] = self.test_confusion.compute().cpu()
         self.test_confusion.reset()
 
     def configure_optimizers(self) -> Any:
