@@ -353,6 +353,8 @@ def _reading(summary: dict[str, dict], figures: dict[str, Any]) -> list[str]:
         return statistics.median(x["examples_per_s"] / y["examples_per_s"] for x, y in pairs)
 
     cores, default_threads = figures["machine"]["cpu_count"], figures["torch_threads"]
+    # The load before the script started: at the end it includes the script's own workers.
+    busy = figures["load_average"]["start"] > 0.5 * cores
     fits = [s[name] for name in FITS]
     worst = max(fits, key=lambda e: e["wait_share"])
     below = all(e["wait_share"] < TARGET_WAIT_SHARE for e in fits)
@@ -360,8 +362,12 @@ def _reading(summary: dict[str, dict], figures: dict[str, Any]) -> list[str]:
         f"- **In short.** {'Every' if below else 'Not every'} fit configuration keeps the data "
         f"wait under the {TARGET_WAIT_SHARE:.0%} target; the highest median share is "
         f"{worst['wait_share']:.1%} ({worst['label']}), and the default configuration's is "
-        f"{s['fit_cache_w0']['wait_share']:.1%}, all measured on a busy machine, where steps "
-        "are slow (see *For scale*).",
+        f"{s['fit_cache_w0']['wait_share']:.1%}"
+        + (
+            ", all measured on a busy machine, where steps are slow (see *For scale*)."
+            if busy
+            else ", measured on an otherwise idle machine."
+        ),
     ]
     cached, uncached = s["loader_cache_w0"], s["loader_nocache_w0"]
     hit_us = 1e6 / cached["examples_per_s"]
@@ -466,15 +472,18 @@ def _reading(summary: dict[str, dict], figures: dict[str, Any]) -> list[str]:
             f"steps, plus validation, testing and start-up) took a median "
             f"{earlier['wall_s_median']} s in `docs/make_train.json` ({earlier['date']}, "
             f"{earlier['machine']}): under {bound_ms:.0f} ms per training step, against the "
-            f"{s['fit_cache_w0']['step_ms']:.0f} ms of the default fit here. The model is much "
-            "faster on a quieter machine, which is when the wait share is largest."
-            + f" The default fit's wait, measured under this load, keeps the target only for "
-            f"steps over {default_limit_ms:.0f} ms; a quiet machine shortens the wait as well as "
-            "the step, so these figures do not settle whether the default run stays under the "
-            "target there: rerun this script on it to know."
+            f"{s['fit_cache_w0']['step_ms']:.0f} ms of the default fit here."
+            + (
+                " The model is much faster on a quieter machine, which is when the wait share "
+                "is largest. The default fit's wait, measured under this load, keeps the target "
+                f"only for steps over {default_limit_ms:.0f} ms; a quiet machine shortens the "
+                "wait as well as the step, so these figures do not settle whether the default "
+                "run stays under the target there: rerun this script on it to know."
+                if busy
+                else ""
+            )
         )
     start, end = figures["load_average"]["start"], figures["load_average"]["end"]
-    busy = max(start, end) > 0.5 * cores
     lines.append(
         f"- **The machine.** {figures['machine']['cpu']}, {cores} cores, load average "
         f"{start:.2f} at the start and {end:.2f} at the end"
@@ -485,7 +494,7 @@ def _reading(summary: dict[str, dict], figures: dict[str, Any]) -> list[str]:
             "repeat, and the ratios are taken within a repeat, so they compare the "
             "configurations under the same load."
             if busy
-            else "."
+            else " (the end includes this script's own loader workers): nothing else ran."
         )
     )
     return lines
