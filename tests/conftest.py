@@ -42,6 +42,21 @@ def compose_config(root: Path, data_dir: Path, *overrides: str, tiny: bool = Tru
         return compose("train", overrides=[*paths, *(TINY_DATA if tiny else []), *overrides])
 
 
+def compose_manifest(root: Path, data: Path, *overrides: str) -> DictConfig:
+    """:func:`compose_config` on ``data=manifest`` read from ``data`` (small images and batches),
+    writing under ``root``."""
+    return compose_config(
+        root,
+        root / "cache",
+        "data=manifest",
+        f"data.root={data}",
+        "data.image_size=32",
+        "data.batch_size=4",
+        *overrides,
+        tiny=False,
+    )
+
+
 @pytest.fixture
 def compose_train(tmp_path: Path, data_dir: Path) -> Callable[..., DictConfig]:
     """:func:`compose_config` into this test's ``tmp_path``, with tiny data by default."""

@@ -16,7 +16,7 @@ from rolefusion.build import prepared_datamodule
 from rolefusion.data.manifest import ManifestError
 from rolefusion.train import train
 
-from conftest import compose_config
+from conftest import compose_manifest
 from real_layouts import write_image, write_jsonl
 
 GOOD = {"train": 12, "val": 6, "test": 6}
@@ -131,17 +131,7 @@ CASES: dict[str, tuple[Callable[[Path], None], str, str, str]] = {
 
 
 def compose(tmp_path: Path, root: Path, *overrides: str):
-    return compose_config(
-        tmp_path,
-        tmp_path / "cache",
-        "data=manifest",
-        f"data.root={root}",
-        "data.image_size=32",
-        "data.batch_size=4",
-        "debug=fast",
-        *overrides,
-        tiny=False,
-    )
+    return compose_manifest(tmp_path, root, "debug=fast", *overrides)
 
 
 @pytest.mark.parametrize("case", CASES)

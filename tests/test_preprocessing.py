@@ -19,7 +19,7 @@ from rolefusion.data.text_cleaning import (
     StripControlCharacters,
 )
 
-from conftest import compose_config
+from conftest import compose_manifest
 from real_layouts import plain_manifest
 
 
@@ -46,17 +46,7 @@ def test_empty_text_is_rejected() -> None:
 
 
 def compose(tmp_path: Path, *overrides: str):
-    root = plain_manifest(tmp_path / "data")
-    return compose_config(
-        tmp_path,
-        tmp_path / "cache",
-        "data=manifest",
-        f"data.root={root}",
-        "data.image_size=32",
-        "data.batch_size=4",
-        *overrides,
-        tiny=False,
-    )
+    return compose_manifest(tmp_path, plain_manifest(tmp_path / "data"), *overrides)
 
 
 def test_text_steps_run_in_config_order_and_can_be_removed(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from rolefusion.build import build_model, prepared_datamodule
 from rolefusion.data.labels import LabelMap
 from rolefusion.models.metrics import classification_metrics, metric_inputs
 
-from conftest import compose_config
+from conftest import compose_manifest
 from real_layouts import write_image, write_jsonl
 
 
@@ -75,17 +75,7 @@ def imbalanced_data(root: Path) -> Path:
 
 
 def compose(tmp_path: Path, *overrides: str):
-    root = imbalanced_data(tmp_path / "data")
-    return compose_config(
-        tmp_path,
-        tmp_path / "cache",
-        "data=manifest",
-        f"data.root={root}",
-        "data.image_size=32",
-        "data.batch_size=4",
-        *overrides,
-        tiny=False,
-    )
+    return compose_manifest(tmp_path, imbalanced_data(tmp_path / "data"), *overrides)
 
 
 def test_class_weighted_loss_reaches_the_model_and_the_run_record(tmp_path: Path) -> None:

@@ -62,10 +62,16 @@ class NonFiniteLossGuard(L.Callback):
         # Finite gradients can still overflow the weights (a huge learning rate times weight
         # decay) or the normalisation statistics: check the state each step, so that every
         # checkpoint written so far is known to be finite.
-        state = [*pl_module.named_parameters(), *pl_module.named_buffers()]
-        for name, tensor in state:
-            if tensor.is_floating_point() and not torch.isfinite(tensor).all():
-                self._stop(trainer, f"{name} is no longer finite after the update", batch_idx)
+        # One flag for the whole state, so the check costs one host sync a step, not one per
+        # tensor; the names are looked up only when it fails.
+        state = [
+            (name, tensor)
+            for name, tensor in (*pl_module.named_parameters(), *pl_module.named_buffers())
+            if tensor.is_floating_point()
+        ]
+        if state and not torch.stack([torch.isfinite(t).all() for _, t in state]).all():
+            name = next(n for n, t in state if not torch.isfinite(t).all())
+            self._stop(trainer, f"{name} is no longer finite after the update", batch_idx)
 
     def on_before_optimizer_step(
         self, trainer: L.Trainer, pl_module: L.LightningModule, optimizer: Any

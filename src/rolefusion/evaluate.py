@@ -13,10 +13,6 @@ from typing import Any
 
 import hydra
 import lightning as L
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 from hydra.utils import instantiate
 from omegaconf import DictConfig
@@ -24,6 +20,7 @@ from omegaconf import DictConfig
 from rolefusion.config import register_configs
 from rolefusion.models.metrics import per_class_scores
 from rolefusion.models.module import CONFUSION_MATRIX
+from rolefusion.plots import plot_confusion_matrix
 from rolefusion.restore import restore
 from rolefusion.run_summary import print_metrics_table, write_json_atomically
 from rolefusion.train import CONFIG_DIR, scalar_metrics
@@ -71,19 +68,8 @@ def plot_confusion(result: dict[str, Any], path: Path) -> None:
     matrix = np.array(result["confusion_matrix"])
     if matrix.ndim != 2:  # multilabel: one 2x2 table per class, in metrics.json only
         return
-    classes = result["classes"]
-    figure, axis = plt.subplots(figsize=(max(4, 0.5 * len(classes) + 2),) * 2)
-    axis.imshow(matrix, cmap="Blues")
-    for (t, p), n in np.ndenumerate(matrix):
-        axis.text(p, t, int(n), ha="center", va="center", fontsize=7)
-    axis.set_xticks(range(len(classes)), classes, rotation=40, ha="right", fontsize=8)
-    axis.set_yticks(range(len(classes)), classes, fontsize=8)
-    axis.set_xlabel("predicted")
-    axis.set_ylabel("true")
-    axis.set_title(f"{result['split']}: {Path(result['checkpoint']).name}", fontsize=9)
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
+    title = f"{result['split']}: {Path(result['checkpoint']).name}"
+    plot_confusion_matrix(matrix, result["classes"], title, path)
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="eval")

@@ -26,6 +26,8 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
+from rolefusion.plots import plot_confusion_matrix
+
 IGNORED_KEYS = ("seed", "hydra.", "paths.")
 """Overrides that do not make a configuration: seeds are averaged over; paths are plumbing."""
 
@@ -199,18 +201,8 @@ def plot_confusion(config: Configuration, path: Path) -> bool:
     if matrix.ndim == 3:  # multilabel: one 2x2 per class -> false negatives / positives per class
         return False
     classes = results[0].get("classes") or [str(i) for i in range(len(matrix))]
-    figure, axis = plt.subplots(figsize=(max(4, 0.5 * len(classes) + 2),) * 2)
-    axis.imshow(matrix, cmap="Blues")
-    for (t, p), n in np.ndenumerate(matrix):
-        axis.text(p, t, int(n), ha="center", va="center", fontsize=7)
-    axis.set_xticks(range(len(classes)), classes, rotation=40, ha="right", fontsize=8)
-    axis.set_yticks(range(len(classes)), classes, fontsize=8)
-    axis.set_xlabel("predicted")
-    axis.set_ylabel("true")
-    axis.set_title(f"{_label(config)} (summed over {len(results)} seeds)", fontsize=9)
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
+    title = f"{_label(config)} (summed over {len(results)} seeds)"
+    plot_confusion_matrix(matrix, classes, title, path)
     return True
 
 
