@@ -29,8 +29,14 @@ def tiny_batch(size: int = 4, audio: bool = False) -> Batch:
     )
 
 
-def build(compose_train, fusion: str, audio: bool = False) -> RoleFusionModule:
-    overrides = [f"model/fusion={fusion}", "model.dim=32"]
+def build(
+    compose_train, fusion: str, audio: bool = False, modality_dropout: float = 0.0
+) -> RoleFusionModule:
+    overrides = [
+        f"model/fusion={fusion}",
+        "model.dim=32",
+        f"model.modality_dropout={modality_dropout}",
+    ]
     cfg = compose_train(*overrides, *(["model/audio_encoder=cnn1d"] if audio else []))
     return instantiate(
         cfg.model,
@@ -61,6 +67,9 @@ def test_every_parameter_is_optimised_and_gradient_reaches_every_encoder(
         id(p) for group in module.configure_optimizers().param_groups for p in group["params"]
     }
     for name, parameter in module.named_parameters():
+        if not parameter.requires_grad:  # trained only with model.modality_dropout
+            assert name.startswith("net.absent."), f"{name} is frozen"
+            continue
         assert id(parameter) in optimised, f"{name} never reaches the optimizer"
         assert parameter.grad is not None, f"{name} got no gradient"
     for modality, encoder in module.net.encoders.items():

@@ -65,14 +65,19 @@ class Augmentation:
 
 
 def drop_tokens(
-    ids: torch.Tensor, mask: torch.Tensor, special: torch.Tensor, p: float, pad_id: int
+    ids: torch.Tensor,
+    mask: torch.Tensor,
+    special: torch.Tensor,
+    p: float,
+    pad_id: int,
+    generator: torch.Generator | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Delete each ordinary token with probability ``p``; close the gaps and re-pad.
 
     Deleting (rather than masking in place) keeps every sequence contiguous, which packed
     RNNs and position embeddings both assume. Special tokens ([CLS], [SEP]) always stay.
     """
-    keep = mask & (special | (torch.rand(ids.shape) >= p))
+    keep = mask & (special | (torch.rand(ids.shape, generator=generator) >= p))
     lengths = keep.sum(1)
     out = torch.full((len(ids), max(int(lengths.max()), 1)), pad_id, dtype=ids.dtype)
     for row in range(len(ids)):

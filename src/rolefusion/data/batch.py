@@ -18,6 +18,8 @@ class Batch:
         text_ids: ``[B, T]`` long token ids, padded with the tokenizer's pad id.
         text_mask: ``[B, T]`` bool, True on real tokens.
         audio: ``[B, 1, S]`` float waveform.
+        dropped: modalities masked on purpose for every example (robustness evaluation): the
+            model replaces their features with its learned "absent" embedding.
     """
 
     label: torch.Tensor
@@ -25,6 +27,7 @@ class Batch:
     text_ids: torch.Tensor | None = None
     text_mask: torch.Tensor | None = None
     audio: torch.Tensor | None = None
+    dropped: tuple[str, ...] = ()
 
     @property
     def modalities(self) -> tuple[str, ...]:
@@ -44,7 +47,11 @@ class Batch:
     def _map(self, fn) -> Batch:
         return replace(
             self,
-            **{f.name: fn(v) for f in fields(self) if (v := getattr(self, f.name)) is not None},
+            **{
+                f.name: fn(v)
+                for f in fields(self)
+                if isinstance(v := getattr(self, f.name), torch.Tensor)
+            },
         )
 
     def to(self, device: torch.device | str, non_blocking: bool = False) -> Batch:

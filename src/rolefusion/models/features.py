@@ -7,7 +7,7 @@ its input.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -47,3 +47,28 @@ def ordered(features: dict[str, ModalityFeatures]) -> list[tuple[str, ModalityFe
     if unknown:
         raise KeyError(f"unknown modalities {sorted(unknown)}; expected some of {MODALITY_ORDER}")
     return [(name, features[name]) for name in MODALITY_ORDER if name in features]
+
+
+def replaced_rows(
+    features: ModalityFeatures, rows: torch.Tensor, embedding: torch.Tensor
+) -> ModalityFeatures:
+    """``features`` with every view of the examples where ``rows [B]`` is True set to
+    ``embedding [D]``: how a modality that is absent reaches the fusion.
+
+    Every token of such a row is the embedding and all are marked real, so every pooling,
+    attention or grid view of it sees the same vector and no row is left without a real token.
+    """
+    tokens_rows = rows[:, None, None]
+    return replace(
+        features,
+        tokens=torch.where(tokens_rows, embedding.to(features.tokens.dtype), features.tokens),
+        mask=features.mask | rows[:, None],
+        pooled=torch.where(rows[:, None], embedding.to(features.pooled.dtype), features.pooled),
+        grid=None
+        if features.grid is None
+        else torch.where(
+            rows[:, None, None, None],
+            embedding.to(features.grid.dtype)[:, None, None],
+            features.grid,
+        ),
+    )

@@ -43,6 +43,8 @@ class RoleFusionModule(L.LightningModule):
         task: ``multiclass``, ``binary`` or ``multilabel`` (from the data).
         threshold: decision threshold on the positive probability (binary, multilabel).
         class_weights: loss weights against imbalance (from the data, ``class_balance=loss``).
+        modality_dropout: probability, in training, that a modality of an example is absent
+            (see :class:`FusionClassifier`).
     """
 
     def __init__(
@@ -62,6 +64,7 @@ class RoleFusionModule(L.LightningModule):
         task: str = "multiclass",
         threshold: float = 0.5,
         class_weights: Sequence[float] | None = None,
+        modality_dropout: float = 0.0,
     ) -> None:
         super().__init__()
         if (
@@ -83,6 +86,7 @@ class RoleFusionModule(L.LightningModule):
                 "task": task,
                 "threshold": threshold,
                 "class_weights": list(class_weights) if class_weights else None,
+                "modality_dropout": modality_dropout,
             }
         )
         text_factory = (
@@ -94,6 +98,7 @@ class RoleFusionModule(L.LightningModule):
             num_classes=len(class_names),
             dim=dim,
             head_dropout=head_dropout,
+            modality_dropout=modality_dropout,
         )
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
