@@ -12,6 +12,8 @@ import pytest
 import torch
 from hydra.errors import InstantiationException
 
+from rolefusion.corruptions import DropModality
+from rolefusion.evaluate import Evaluation
 from rolefusion.robustness import area, summarize
 from rolefusion.train import train
 
@@ -145,3 +147,37 @@ def test_modality_dropout_on_a_single_modality_is_refused(compose_train):
         InstantiationException, match=r"model\.modality_dropout=0\.3 needs a fusion of two"
     ):
         build(compose_train, "image_only", modality_dropout=0.3)
+
+
+REDUNDANT_DATA = [
+    "data.source.num_train=800",
+    "data.source.num_val=200",
+    "data.source.num_test=400",
+    "data.source.image_size=32",
+    "data.source.ambiguity=1",  # either modality alone names the role
+    "data.source.label_noise=0.0",
+    "data.batch_size=32",
+    "trainer.max_epochs=4",
+    "logger=none",
+    "seed=0",
+]
+
+
+@pytest.mark.slow
+def test_modality_dropout_makes_a_model_cope_with_a_missing_modality(tmp_path, data_dir):
+    """On data where each modality alone suffices, a model trained without modality dropout
+    leans on one modality and falls without it; trained with it, it answers from either."""
+    worst = {}
+    for p in (0.0, 0.5):
+        cfg = compose_config(
+            tmp_path / str(p), data_dir, *REDUNDANT_DATA, f"model.modality_dropout={p}", tiny=False
+        )
+        train(cfg)
+        evaluation = Evaluation(str(Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"))
+        clean = evaluation.clean()
+        assert clean["metrics"]["test/f1"] >= 0.95
+        suite = {f"drop:{m}": DropModality(m) for m in ("image", "text")}
+        results = evaluation.robustness(clean, suite, seed=0)
+        worst[p] = min(levels[0]["f1"] for levels in results["corruptions"].values())
+    assert worst[0.5] >= 0.9, worst
+    assert worst[0.5] >= worst[0.0] + 0.2, worst

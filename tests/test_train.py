@@ -13,6 +13,7 @@ import torch
 from hydra.errors import ConfigCompositionException, MissingConfigException
 
 from rolefusion.config import ConfigError
+from rolefusion.evaluate import evaluate
 from rolefusion.train import train
 
 from conftest import TINY_DATA
@@ -183,13 +184,24 @@ def test_every_experiment_config_runs(compose_train, experiment):
 
 
 @pytest.mark.slow
-def test_two_process_ddp_simulation_trains_and_reports(tmp_path, data_dir):
+def test_two_process_ddp_counts_every_evaluation_example_once(tmp_path, data_dir):
+    """33 test examples over 2 ranks and batches of 16: a padding sampler would count one twice
+    and the last batches are uneven. The metrics must equal one process's evaluation."""
     command = [
         sys.executable, "-m", "rolefusion.train", "trainer=ddp_sim", "trainer.max_epochs=1",
         f"paths.log_dir={tmp_path}/outputs", f"paths.data_dir={data_dir}", *TINY_DATA,
+        "data.source.num_test=33", "data.source.num_val=31",
     ]  # fmt: skip
     result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     (run,) = (tmp_path / "outputs" / "train" / "runs").iterdir()
     written = json.loads((run / "metrics.json").read_text())
-    assert 0.0 <= written["metrics"]["test/f1"] <= 1.0
+    assert sum(map(sum, written["confusion_matrix"])) == 33
+    single = evaluate(written["best_checkpoint"], "test")
+    assert single["confusion_matrix"] == written["confusion_matrix"]
+    for name in ("acc", "precision", "recall", "f1", "loss"):
+        assert written["metrics"][f"test/{name}"] == pytest.approx(
+            single["metrics"][f"test/{name}"], abs=1e-6
+        ), name
+    validated = evaluate(written["best_checkpoint"], "val")
+    assert written["metrics"]["val/f1"] == pytest.approx(validated["metrics"]["val/f1"], abs=1e-6)

@@ -84,6 +84,18 @@ def encoded_modalities(*, _root_: DictConfig) -> list[str]:
     return [m for m in MODALITY_ORDER if model.get(f"{m}_encoder") is not None]
 
 
+def on_gpu(*, _root_: DictConfig) -> bool:
+    """Whether the run trains on a CUDA GPU (``trainer.accelerator``): the data (pinned
+    memory) and the model (channels-last images) read this, so ``trainer=gpu`` is all it takes.
+    """
+    accelerator = OmegaConf.select(_root_, "trainer.accelerator", default="cpu")
+    if accelerator == "auto":
+        import torch  # only here: composing a CPU config never pays for importing torch
+
+        return torch.cuda.is_available()
+    return accelerator in ("gpu", "cuda")
+
+
 def sweep_key() -> str:
     """A sweep directory name made from the command line's overrides, so that running the same
     multirun command again finds the same directory (and skips or resumes its jobs).
@@ -123,6 +135,7 @@ RESOLVERS = {
     "rf.run_id": lambda: RUN_ID,
     "rf.encoded_modalities": encoded_modalities,
     "rf.encodes": lambda modality, *, _root_: modality in encoded_modalities(_root_=_root_),
+    "rf.on_gpu": on_gpu,
     "rf.sweep_id": sweep_id,
     "rf.ensure_dir": ensure_dir,
 }

@@ -77,6 +77,7 @@ def restore(ckpt_path: str | Path, data: DictConfig | None = None) -> RestoredRu
     instead of the run's own data when given) and its model with the checkpoint's weights."""
     checkpoint = load_checkpoint(ckpt_path)
     cfg = run_config(ckpt_path)
+    cfg.model.compile = False  # evaluation runs each batch once: compiling would not pay
     if data is not None:
         cfg.data = data
     datamodule: RoleFusionDataModule = instantiate(cfg.data)

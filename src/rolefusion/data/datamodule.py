@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 import lightning as L
 import torch
+from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from tokenizers import Tokenizer
 from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 from torchvision.transforms import v2
@@ -436,13 +437,28 @@ class RoleFusionDataModule(L.LightningDataModule):
     def collator(self, token_dropout: float = 0.0) -> BatchCollator:
         return BatchCollator(self.tokenizer, self.max_text_length, token_dropout)
 
+    def _evaluation_sampler(self, dataset: Dataset) -> UnrepeatedDistributedSampler | None:
+        """Under multi-process training, each rank's share of ``dataset`` with nothing repeated.
+
+        Lightning's default distributed sampler pads the split with duplicates to an equal
+        share per rank, which counts those examples twice in validation and test metrics.
+        Here ranks may hold one example more than others, and every example counts once.
+        """
+        trainer = self.trainer
+        if trainer is None or trainer.world_size == 1:
+            return None
+        return UnrepeatedDistributedSampler(
+            dataset, num_replicas=trainer.world_size, rank=trainer.global_rank, shuffle=False
+        )
+
     def dataloader(self, split: str) -> DataLoader:
         """The loader of any split that was read; only ``train`` shuffles and augments."""
         training = split == "train"
-        sampler = self._sampler() if training else None
+        dataset = self.dataset(split)
+        sampler = self._sampler() if training else self._evaluation_sampler(dataset)
         dropout = self.augment.text_token_dropout if training else 0.0
         return DataLoader(
-            self.dataset(split),
+            dataset,
             shuffle=training and sampler is None,
             sampler=sampler,
             collate_fn=self.collator(dropout),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from functools import partial
 
 import torch
@@ -52,6 +53,8 @@ class FusionClassifier(nn.Module):
         head_dropout: dropout on the fused vector before the head.
         modality_dropout: in training, the probability that each modality of each example is
             absent; an example never loses all of them. Needs at least two modalities.
+        channels_last: NHWC layout for images and convolution weights (GPU Tensor Cores). The
+            weights keep it through ``.to(device)``; images are converted as they come in.
     """
 
     def __init__(
@@ -62,6 +65,7 @@ class FusionClassifier(nn.Module):
         dim: int,
         head_dropout: float = 0.0,
         modality_dropout: float = 0.0,
+        channels_last: bool = False,
     ) -> None:
         super().__init__()
         if not 0.0 <= modality_dropout < 1.0:
@@ -89,10 +93,15 @@ class FusionClassifier(nn.Module):
                 for m in self.encoders
             }
         )
+        self.channels_last = channels_last
+        if channels_last:
+            self.to(memory_format=torch.channels_last)
 
     def encode(self, batch: Batch) -> dict[str, ModalityFeatures]:
         """Each modality's features, with the absent ones (dropped, or modality dropout in
         training) replaced by the learned absent vector."""
+        if self.channels_last and batch.image is not None:
+            batch = replace(batch, image=batch.image.contiguous(memory_format=torch.channels_last))
         features = {
             modality: encoder(*_encoder_inputs(batch, modality))
             for modality, encoder in self.encoders.items()

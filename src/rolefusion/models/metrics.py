@@ -123,3 +123,22 @@ def per_class_scores(confusion: torch.Tensor, class_names: Sequence[str]) -> dic
         f1 = 2 * tp / (p + a) if p + a else 0.0
         scores[name] = {"precision": precision, "recall": recall, "f1": f1, "support": int(a)}
     return scores
+
+
+def unshare_metric_states(module: nn.Module) -> None:
+    """Give every torchmetrics state under ``module`` memory of its own process.
+
+    Under ``ddp_spawn`` on CPU the module reaches each process through torch's multiprocessing,
+    which puts its tensors in shared memory. Lightning unshares parameters and buffers, but
+    metric states are neither: the ranks would then add their counts into one tensor, and the
+    synchronised totals would count every example once per rank. Values are kept, so a state
+    restored from a checkpoint is not lost.
+    """
+    for metric in module.modules():
+        if not isinstance(metric, Metric):
+            continue
+        for name, value in metric.metric_state.items():
+            if isinstance(value, torch.Tensor):
+                setattr(metric, name, value.clone())
+            else:
+                setattr(metric, name, [tensor.clone() for tensor in value])

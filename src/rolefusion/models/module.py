@@ -9,7 +9,7 @@ from typing import Any
 import lightning as L
 import torch
 from torch import nn
-from torchmetrics import MaxMetric, MetricCollection
+from torchmetrics import MaxMetric, MeanMetric, MetricCollection
 
 from rolefusion.data.batch import Batch
 from rolefusion.models.classifier import FusionClassifier
@@ -19,6 +19,7 @@ from rolefusion.models.metrics import (
     classification_metrics,
     confusion_metric,
     metric_inputs,
+    unshare_metric_states,
 )
 
 CONFUSION_MATRIX = "test/confusion_matrix"
@@ -45,6 +46,11 @@ class RoleFusionModule(L.LightningModule):
         class_weights: loss weights against imbalance (from the data, ``class_balance=loss``).
         modality_dropout: probability, in training, that a modality of an example is absent
             (see :class:`FusionClassifier`).
+        channels_last: keep images and convolution weights in NHWC layout, which GPU
+            convolutions (Tensor Cores, bf16) run fastest in.
+        compile: ``torch.compile`` the network when training starts: False, True, or a mode
+            (``reduce-overhead``, ``max-autotune``). Compiled in place, so checkpoints keep
+            their parameter names and load into an uncompiled model.
     """
 
     def __init__(
@@ -65,6 +71,8 @@ class RoleFusionModule(L.LightningModule):
         threshold: float = 0.5,
         class_weights: Sequence[float] | None = None,
         modality_dropout: float = 0.0,
+        channels_last: bool = False,
+        compile: bool | str = False,
     ) -> None:
         super().__init__()
         if (
@@ -99,7 +107,9 @@ class RoleFusionModule(L.LightningModule):
             dim=dim,
             head_dropout=head_dropout,
             modality_dropout=modality_dropout,
+            channels_last=channels_last,
         )
+        self.compile_mode = compile
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
         self.task = task
@@ -108,9 +118,16 @@ class RoleFusionModule(L.LightningModule):
         self.train_metrics = metrics.clone(prefix="train/")
         self.val_metrics = metrics.clone(prefix="val/")
         self.test_metrics = metrics.clone(prefix="test/")
+        self.eval_losses = nn.ModuleDict({"val": MeanMetric(), "test": MeanMetric()})
         self.val_f1_best = MaxMetric()
         self.val_f1_best.persistent(True)  # in checkpoints: a resumed run remembers its best
         self.test_confusion = confusion_metric(task, len(class_names), threshold)
+
+    def setup(self, stage: str) -> None:
+        unshare_metric_states(self)
+        if self.compile_mode and stage == "fit":
+            mode = None if self.compile_mode is True else self.compile_mode
+            self.net.compile(mode=mode)
 
     def forward(self, batch: Batch) -> torch.Tensor:
         return self.net(batch)
@@ -123,16 +140,14 @@ class RoleFusionModule(L.LightningModule):
         target = batch.label.float() if self.task == "multilabel" else batch.label
         loss = self.loss(logits, target)
         metrics.update(*metric_inputs(self.task, logits, batch.label))
-        on_step = split == "train"
-        self.log(
-            f"{split}/loss",
-            loss,
-            on_step=on_step,
-            on_epoch=True,
-            prog_bar=True,
-            batch_size=len(batch),
-            sync_dist=not on_step,  # the epoch mean over every rank's examples
-        )
+        if split == "train":
+            self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True,
+                     batch_size=len(batch))  # fmt: skip
+        else:
+            # A metric rather than Lightning's mean of per-rank means: the mean over every
+            # example, whatever share of them each rank held.
+            self.eval_losses[split].update(loss.detach(), weight=len(batch))
+            self.log(f"{split}/loss", self.eval_losses[split], prog_bar=True)
         return loss, logits
 
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
