@@ -48,6 +48,8 @@ def main() -> None:
     )  # fmt: skip
     runs = defaultdict(list)
     for job in read_jobs(args.out):
+        if job.metrics is None:
+            raise SystemExit(f"{job.directory}: no metrics.json ({job.error or 'incomplete'})")
         runs[job.overrides["callbacks.pruning.sparsity"]].append(job.metrics)
     rows = [
         {

@@ -26,7 +26,7 @@ from hydra.utils import get_object
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from pydantic import ConfigDict, TypeAdapter, ValidationError
 
-from rolefusion.models.features import MODALITY_ORDER
+from rolefusion.modalities import MODALITY_ORDER
 
 RESERVED_KEYS = frozenset({"_target_", "_partial_", "_recursive_", "_convert_", "_args_"})
 RUN_ID = secrets.token_hex(3)

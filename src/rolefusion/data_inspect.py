@@ -17,7 +17,6 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import hydra
 import matplotlib
 
 matplotlib.use("Agg")
@@ -31,7 +30,6 @@ from rolefusion.build import prepared_datamodule
 from rolefusion.config import check_targets, register_configs
 from rolefusion.data.cleaning import Example
 from rolefusion.data.datamodule import RoleFusionDataModule
-from rolefusion.train import CONFIG_DIR
 
 log = logging.getLogger(__name__)
 register_configs()
@@ -157,8 +155,7 @@ def sample_grid(datamodule: RoleFusionDataModule, samples: int, seed: int, path:
     plt.close(figure)
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="data_inspect")
-def main(cfg: DictConfig) -> None:
+def run(cfg: DictConfig) -> None:
     check_targets(cfg)
     datamodule = prepared_datamodule(cfg)
     report = describe(datamodule)
@@ -171,4 +168,6 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from rolefusion.cli import data
+
+    data()

@@ -12,7 +12,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import hydra
 import lightning as L
 import numpy as np
 from hydra.utils import instantiate
@@ -34,7 +33,7 @@ from rolefusion.robustness import (
     write_markdown,
 )
 from rolefusion.run_summary import print_metrics_table, write_json_atomically
-from rolefusion.train import CONFIG_DIR, scalar_metrics
+from rolefusion.train import scalar_metrics
 
 log = logging.getLogger(__name__)
 register_configs()
@@ -132,8 +131,7 @@ def write_robustness(out_dir: Path, results: dict[str, Any], title: str) -> list
     return rows
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="eval")
-def main(cfg: DictConfig) -> None:
+def run(cfg: DictConfig) -> None:
     # Bad names and reference files fail before any evaluation runs.
     suite = selected_corruptions(cfg.corruption_suite, cfg.corruptions)
     reference = read_reference(cfg.robustness_reference) if cfg.robustness_reference else None
@@ -158,4 +156,6 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from rolefusion.cli import evaluate
+
+    evaluate()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import hydra
 import torch
 from omegaconf import DictConfig
 from rich.console import Console
@@ -20,7 +19,6 @@ from rolefusion.build import build_model, prepared_datamodule
 from rolefusion.config import check_targets, register_configs
 from rolefusion.data.batch import Batch
 from rolefusion.models.classifier import FusionClassifier
-from rolefusion.train import CONFIG_DIR
 
 register_configs()
 
@@ -115,10 +113,11 @@ def model_costs(cfg: DictConfig) -> list[PartCost]:
     return measure(model.net, batch)
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="info")
-def main(cfg: DictConfig) -> None:
+def run(cfg: DictConfig) -> None:
     print_costs(model_costs(cfg))
 
 
 if __name__ == "__main__":
-    main()
+    from rolefusion.cli import info
+
+    info()

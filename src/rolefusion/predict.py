@@ -15,7 +15,6 @@ import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-import hydra
 import torch
 from omegaconf import DictConfig
 from rich.console import Console
@@ -26,7 +25,6 @@ from rolefusion.data.batch import Batch
 from rolefusion.data.cleaning import Example
 from rolefusion.data.manifest import Record, read_manifest
 from rolefusion.restore import RestoredRun, restore
-from rolefusion.train import CONFIG_DIR
 
 register_configs()
 
@@ -123,12 +121,13 @@ def write(results: list[dict], cfg: DictConfig, task: str, threshold: float) -> 
         sys.stdout.write(handle.getvalue())
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="predict")
-def main(cfg: DictConfig) -> None:
+def run(cfg: DictConfig) -> None:
     run = restore(cfg.ckpt_path)
     results = predict(run, records_from(cfg, run), cfg.batch_size)
     write(results, cfg, run.model.hparams.task, run.model.hparams.threshold)
 
 
 if __name__ == "__main__":
-    main()
+    from rolefusion.cli import predict
+
+    predict()

@@ -18,7 +18,6 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-import hydra
 import lightning as L
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
@@ -40,7 +39,6 @@ from rolefusion.run_summary import (
 log = logging.getLogger(__name__)
 register_configs()
 
-CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "conf")
 """The checkout's ``conf/``: rolefusion is installed editable from a checkout, configs and all."""
 
 LAST_CHECKPOINT = Path("checkpoints") / "last.ckpt"
@@ -186,8 +184,7 @@ def record_failure(output_dir: Path, error: BaseException) -> None:
     )
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
-def main(cfg: DictConfig) -> float | None:
+def run(cfg: DictConfig) -> float | None:
     """Entry point; returns ``optimized_metric`` so Hydra sweepers (Optuna) can optimise it.
 
     In a sweep, a failing job is recorded (``failed.json``) and scores NaN, so the other jobs
@@ -206,4 +203,6 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
-    main()
+    from rolefusion.cli import train
+
+    train()

@@ -11,8 +11,7 @@ from dataclasses import dataclass, replace
 
 import torch
 
-MODALITY_ORDER: tuple[str, ...] = ("image", "text", "audio")
-"""Fixed order in which modalities are concatenated wherever order matters."""
+from rolefusion.modalities import MODALITY_ORDER
 
 
 @dataclass
