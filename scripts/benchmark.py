@@ -142,6 +142,8 @@ def hand_written_pass(cfg: DictConfig, data: RoleFusionDataModule, batches: list
     and precision."""
     device = torch.device("cuda" if cfg.trainer.accelerator in ("gpu", "cuda") else "cpu")
     model = build_model(cfg, data.spec).to(device).train()
+    if cfg.model.compile:
+        model.net.compile(mode=None if cfg.model.compile is True else cfg.model.compile)
     optimizer = model.optimizer_factory(params=model.parameters())
     bf16 = "bf16" in str(cfg.trainer.get("precision"))
     start, examples = 0.0, 0
@@ -440,6 +442,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--batches", type=int, default=12, help="training batches per pass")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    parser.add_argument("--compile", action="store_true", help="model.compile=true")
     parser.add_argument("--scaling-sizes", nargs="+", default=["1000", "4000", "16000"])
     parser.add_argument("--scaling-images", nargs="+", default=["32", "64", "128"])
     parser.add_argument("--scaling-repeats", type=int, default=3)
@@ -450,7 +453,13 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=ROOT / "outputs" / "benchmark")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "performance.json")
     args = parser.parse_args()
-    args.base = ["trainer=gpu", "data.num_workers=4"] if args.device == "cuda" else []
+    args.base = (
+        ["trainer=gpu", "data.num_workers=4", "data.batch_size=128", "data.source.num_train=4000"]
+        if args.device == "cuda"
+        else []
+    )
+    if args.compile:
+        args.base.append("model.compile=true")
     if args.quick:
         args.base += ["data.source.num_train=256", "data.source.num_val=64",
                       "data.source.num_test=64", "data.batch_size=32"]  # fmt: skip

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The GPU path on a machine with a CUDA GPU, in under 5 minutes: the benchmark's overhead,
+# data and utilisation sections under trainer=gpu (bf16-mixed, channels-last, pinned memory,
+# 4 persistent workers), printing examples/s, the framework/hand-written ratio and the model
+# FLOP utilisation against this GPU's measured bf16 matmul peak.
+#
+#   scripts/gpu_check.sh                 # after `make install`; figures in outputs/benchmark/gpu.md
+#   COMPILE=1 scripts/gpu_check.sh       # the same with model.compile=true
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python=${PYTHON:-.venv/bin/python}
+"$python" - <<'PY'
+import torch
+assert torch.cuda.is_available(), "no CUDA GPU visible: this check needs one"
+print(torch.cuda.get_device_name(), "| torch", torch.__version__, "| CUDA", torch.version.cuda)
+PY
+extra=()
+if [[ "${COMPILE:-0}" == 1 ]]; then extra+=(--compile); fi
+exec timeout 290 "$python" scripts/benchmark.py --device cuda --sections overhead data utilisation \
+    --repeats 3 --batches 30 --out outputs/benchmark/gpu.json "${extra[@]}"
