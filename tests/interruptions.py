@@ -40,6 +40,21 @@ class KillAfterEpoch(L.Callback):
             os.kill(os.getpid(), signal.SIGKILL)
 
 
+class KillAtBatch(L.Callback):
+    """SIGKILL this process as training batch ``batch`` of epoch ``epoch`` (both 0-based)
+    starts: in the middle of an epoch, its earlier steps taken and lost."""
+
+    def __init__(self, epoch: int, batch: int) -> None:
+        self.epoch = epoch
+        self.batch = batch
+
+    def on_train_batch_start(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, batch: object, batch_idx: int
+    ) -> None:
+        if trainer.current_epoch == self.epoch and batch_idx == self.batch:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
 class PauseAfterEpoch(L.Callback):
     """Sleep ``seconds`` once training epoch ``epoch`` (0-based) has ended and its checkpoints
     were written, before the next epoch starts: time for a test to interrupt the run between

@@ -68,12 +68,21 @@ def run_train(tmp_path: Path, data_dir: Path, run_dir: Path, *overrides: str) ->
                           check=False).returncode  # fmt: skip
 
 
-def test_a_run_killed_between_epochs_resumes_to_exactly_the_uninterrupted_result(
-    tmp_path: Path, data_dir: Path
+KILLS = {
+    "between_epochs": ["+callbacks.kill._target_=interruptions.KillAfterEpoch",
+                       "+callbacks.kill.epoch=1"],
+    "mid_epoch": ["+callbacks.kill._target_=interruptions.KillAtBatch", "+callbacks.kill.epoch=1",
+                  "+callbacks.kill.batch=2"],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("when", KILLS)
+def test_a_killed_run_resumes_to_exactly_the_uninterrupted_result(
+    tmp_path: Path, data_dir: Path, when: str
 ) -> None:
     straight, killed = tmp_path / "straight", tmp_path / "killed"
     assert run_train(tmp_path, data_dir, straight) == 0
-    kill = ["+callbacks.kill._target_=interruptions.KillAfterEpoch", "+callbacks.kill.epoch=1"]
+    kill = KILLS[when]
     assert run_train(tmp_path, data_dir, killed, *kill) == -signal.SIGKILL
     assert (killed / "checkpoints" / "last.ckpt").is_file()
     assert not (killed / "metrics.json").exists()
