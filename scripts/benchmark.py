@@ -502,7 +502,7 @@ def main() -> None:
     if args.quick:
         args.base += ["data.source.num_train=256", "data.source.num_val=64",
                       "data.source.num_test=64", "data.batch_size=32"]  # fmt: skip
-        args.repeats, args.batches, args.scaling_repeats = 2, 4, 1
+        args.repeats, args.batches, args.scaling_repeats = 1, 3, 1
         args.scaling_sizes, args.scaling_images = ["128", "256"], ["32", "64"]
         EXPERIMENTS["large (128 px, transformer text)"][0] = "data.source.image_size=64"
     _quiet()

@@ -23,7 +23,7 @@ def test_the_benchmark_measures_every_section_and_writes_its_report(tmp_path, da
     assert done.returncode == 0, done.stderr[-3000:]
     figures = json.loads(out.read_text())
     for row in figures["overhead"].values():
-        assert len(row["framework_examples_per_s"]) == len(row["hand_written_examples_per_s"]) == 2
+        assert len(row["framework_examples_per_s"]) == len(row["hand_written_examples_per_s"]) == 1
         assert row["ratio"] > 0 and all(r > 0 for r in row["paired_ratios"])
     assert 0 <= figures["data"]["wait_share"] < 1
     assert figures["data"]["loader_over_model"] > 0

@@ -76,12 +76,19 @@ KILLS = {
 }  # fmt: skip
 
 
+@pytest.fixture(scope="module")
+def straight(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Path:
+    """The run never interrupted, that every killed-and-resumed run must end equal to."""
+    work = tmp_path_factory.mktemp("straight")
+    assert run_train(work, data_dir, work / "run") == 0
+    return work / "run"
+
+
 @pytest.mark.parametrize("when", KILLS)
 def test_a_killed_run_resumes_to_exactly_the_uninterrupted_result(
-    tmp_path: Path, data_dir: Path, when: str
+    tmp_path: Path, data_dir: Path, straight: Path, when: str
 ) -> None:
-    straight, killed = tmp_path / "straight", tmp_path / "killed"
-    assert run_train(tmp_path, data_dir, straight) == 0
+    killed = tmp_path / "killed"
     kill = KILLS[when]
     assert run_train(tmp_path, data_dir, killed, *kill) == -signal.SIGKILL
     assert (killed / "checkpoints" / "last.ckpt").is_file()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from typing import ClassVar
 
 import torch
 from tokenizers import Tokenizer
@@ -104,12 +105,19 @@ class DropModality:
 
 
 @dataclass(frozen=True)
-class ImageNoise:
+class Graded:
+    """A corruption evaluated at each of ``strengths``, on the modality its class names."""
+
+    strengths: Sequence[float]
+    modality: ClassVar[str]
+
+
+@dataclass(frozen=True)
+class ImageNoise(Graded):
     """Additive Gaussian noise of standard deviation ``strength`` in pixel units ([0, 1]),
     clipped to the valid range as a real sensor would be."""
 
-    strengths: Sequence[float]
-    modality: str = field(default="image", init=False)
+    modality: ClassVar[str] = "image"
 
     def __call__(
         self, batch: Batch, strength: float, generator: torch.Generator, encoding: InputEncoding
@@ -121,11 +129,10 @@ class ImageNoise:
 
 
 @dataclass(frozen=True)
-class ImageBlur:
+class ImageBlur(Graded):
     """Gaussian blur with sigma ``strength`` in pixels (kernel out to 3 sigma)."""
 
-    strengths: Sequence[float]
-    modality: str = field(default="image", init=False)
+    modality: ClassVar[str] = "image"
 
     def __call__(
         self, batch: Batch, strength: float, generator: torch.Generator, encoding: InputEncoding
@@ -139,11 +146,10 @@ class ImageBlur:
 
 
 @dataclass(frozen=True)
-class TokenDropout:
+class TokenDropout(Graded):
     """Each ordinary token is deleted with probability ``strength`` (special tokens stay)."""
 
-    strengths: Sequence[float]
-    modality: str = field(default="text", init=False)
+    modality: ClassVar[str] = "text"
 
     def __call__(
         self, batch: Batch, strength: float, generator: torch.Generator, encoding: InputEncoding
@@ -156,12 +162,11 @@ class TokenDropout:
 
 
 @dataclass(frozen=True)
-class TokenShuffle:
+class TokenShuffle(Graded):
     """A share ``strength`` of each text's ordinary tokens trade places at random (1.0: the
     whole text is shuffled); which words are there does not change, only their order."""
 
-    strengths: Sequence[float]
-    modality: str = field(default="text", init=False)
+    modality: ClassVar[str] = "text"
 
     def __call__(
         self, batch: Batch, strength: float, generator: torch.Generator, encoding: InputEncoding
