@@ -12,7 +12,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
-	$(BIN)/python -c "import rolefusion.train"
+	$(BIN)/python -c "import rolefusion.commands.train"
 	@touch $@
 
 train: install  ## Train the default experiment on the synthetic role-play scenes

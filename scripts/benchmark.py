@@ -60,10 +60,9 @@ from benchmark_data import (
     fit_pass,
     loader_pass,
 )
-from rolefusion.build import build_model, prepared_datamodule
 from rolefusion.data.batch import Batch
 from rolefusion.data.datamodule import RoleFusionDataModule
-from rolefusion.train import _instantiate_all
+from rolefusion.runs.build import build_model, instantiate_all, prepared_datamodule
 
 ROOT = Path(__file__).resolve().parents[1]
 SECTIONS = ("overhead", "data", "startup", "scaling", "utilisation")
@@ -127,8 +126,8 @@ def framework_pass(cfg: DictConfig, data: RoleFusionDataModule, batches: list[Ba
     model = build_model(cfg, data.spec)
     clock = TrainingClock()
     trainer: L.Trainer = instantiate(
-        cfg.trainer, callbacks=[*_instantiate_all(cfg.callbacks), clock],
-        logger=_instantiate_all(cfg.logger) or False, max_epochs=1, num_sanity_val_steps=0,
+        cfg.trainer, callbacks=[*instantiate_all(cfg.callbacks), clock],
+        logger=instantiate_all(cfg.logger) or False, max_epochs=1, num_sanity_val_steps=0,
         enable_model_summary=False, default_root_dir=str(work),
     )  # fmt: skip
     trainer.fit(model, train_dataloaders=InMemory(batches), val_dataloaders=InMemory(val))

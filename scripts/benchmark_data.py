@@ -52,10 +52,11 @@ from omegaconf import DictConfig
 from rich.console import Console
 from rich.table import Table
 
-from rolefusion.build import build_model, prepared_datamodule
-from rolefusion.config import check_targets, register_configs
+from rolefusion.config import register_configs
+from rolefusion.config.checks import check_targets
 from rolefusion.data.batch import Batch
 from rolefusion.data.datamodule import DataSpec, RoleFusionDataModule
+from rolefusion.runs.build import build_model, prepared_datamodule
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_WAIT_SHARE = 0.10

@@ -32,9 +32,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from omegaconf import OmegaConf
 
+from rolefusion.commands.info import model_costs
 from rolefusion.config import register_configs
 from rolefusion.data.roleplay_scenes import ceilings
-from rolefusion.info import model_costs
 
 ROOT = Path(__file__).resolve().parents[1]
 TWO_WAY = ("channel", "sequence", "spatial", "concat", "late", "gated", "tensor",

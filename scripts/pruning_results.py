@@ -24,7 +24,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from rolefusion.report import read_jobs
+from rolefusion.commands.report import read_jobs
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = [

@@ -28,8 +28,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from rolefusion.report import read_jobs
-from rolefusion.robustness import summarize
+from rolefusion.commands.report import read_jobs
+from rolefusion.robustness.suite import summarize
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = [

@@ -15,7 +15,8 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from rolefusion.config import check_targets, register_configs
+from rolefusion.config import register_configs
+from rolefusion.config.checks import check_targets
 from rolefusion.data.audio import read_wav, wav_sample_rate, write_wav
 from rolefusion.models.encoders.audio import (
     LogMelCNN1d,

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from rolefusion.build import prepared_datamodule
+from rolefusion.commands.train import train
 from rolefusion.data.manifest import ManifestError
-from rolefusion.train import train
+from rolefusion.runs.build import prepared_datamodule
 
 from conftest import compose_manifest
 from real_layouts import write_image, write_jsonl

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from rolefusion.corruptions import (
+from rolefusion.data.batch import Batch
+from rolefusion.robustness.corruptions import (
     DropModality,
     ImageBlur,
     ImageNoise,
@@ -13,7 +14,6 @@ from rolefusion.corruptions import (
     TokenDropout,
     TokenShuffle,
 )
-from rolefusion.data.batch import Batch
 
 CLS, SEP, PAD = 1, 2, 0
 ENCODING = InputEncoding(

@@ -11,7 +11,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from rolefusion.config import check_targets
+from rolefusion.config.checks import check_targets
 from rolefusion.models.encoders.resnet import ResNetEncoder
 from rolefusion.models.encoders.transformer import TransformerTextEncoder
 from rolefusion.models.encoders.vit import ViTEncoder
@@ -175,7 +175,7 @@ def minilm() -> str:
 
 def tokenize(model: str, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
     """Right-padded ids and mask from the model's own tokenizer."""
-    from rolefusion.models.encoders.pretrained import load_tokenizer
+    from rolefusion.data.pretrained_text import load_tokenizer
 
     encodings = load_tokenizer(model).encode_batch(texts)
     length = max(len(e.ids) for e in encodings)
@@ -186,7 +186,7 @@ def tokenize(model: str, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def test_resolve_model_path_names_the_key_and_both_forms() -> None:
-    from rolefusion.models.encoders.pretrained import resolve_model_path
+    from rolefusion.data.pretrained_text import resolve_model_path
 
     for bad in ("no_such_package_xyz", "/no/such/dir"):
         with pytest.raises(ValueError, match=r"model\.text_encoder\.model") as info:
@@ -195,7 +195,7 @@ def test_resolve_model_path_names_the_key_and_both_forms() -> None:
 
 
 def test_resolve_model_path_takes_a_directory(minilm: str) -> None:
-    from rolefusion.models.encoders.pretrained import resolve_model_path
+    from rolefusion.data.pretrained_text import resolve_model_path
 
     path = resolve_model_path(minilm)
     assert (path / "config.json").is_file()
@@ -203,7 +203,7 @@ def test_resolve_model_path_takes_a_directory(minilm: str) -> None:
 
 
 def test_load_tokenizer_round_trips_ids(minilm: str) -> None:
-    from rolefusion.models.encoders.pretrained import load_tokenizer
+    from rolefusion.data.pretrained_text import load_tokenizer
 
     tokenizer = load_tokenizer(minilm)
     encoding = tokenizer.encode("stand back, villain!")

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from omegaconf import DictConfig
 
-from rolefusion.evaluate import evaluate
-from rolefusion.restore import NotARolefusionCheckpoint, load_checkpoint
-from rolefusion.train import train
+from rolefusion.commands.evaluate import evaluate
+from rolefusion.commands.train import train
+from rolefusion.runs.restore import NotARolefusionCheckpoint, load_checkpoint
 
 
 @pytest.fixture

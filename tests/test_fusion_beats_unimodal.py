@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from rolefusion.train import train
+from rolefusion.commands.train import train
 
 from conftest import compose_config
 

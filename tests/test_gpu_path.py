@@ -10,8 +10,8 @@ import pytest
 import torch
 from hydra.utils import instantiate
 
-from rolefusion.evaluate import evaluate
-from rolefusion.train import train
+from rolefusion.commands.evaluate import evaluate
+from rolefusion.commands.train import train
 
 from test_classifier import build, tiny_batch
 

@@ -11,8 +11,8 @@ import pytest
 import torch
 from omegaconf import DictConfig
 
-from rolefusion.callbacks import NonFiniteLossError
-from rolefusion.train import train
+from rolefusion.commands.train import train
+from rolefusion.runs.callbacks import NonFiniteLossError
 
 
 def test_a_diverging_run_stops_at_the_first_non_finite_loss(

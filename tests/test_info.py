@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from rolefusion.info import model_costs
+from rolefusion.commands.info import model_costs
 
 from conftest import TINY_DATA
 

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pytest
 from omegaconf import DictConfig
 
-from rolefusion.train import train
+from rolefusion.commands.train import train
 
 from test_train import IMAGE_TEXT_FUSIONS
 

@@ -15,9 +15,9 @@ import pytest
 import torch
 from omegaconf import DictConfig
 
-from rolefusion.predict import predict
-from rolefusion.restore import restore
-from rolefusion.train import train
+from rolefusion.commands.predict import predict
+from rolefusion.commands.train import train
+from rolefusion.runs.restore import restore
 
 from conftest import compose_config
 from real_layouts import hateful_memes

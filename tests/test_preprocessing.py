@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 import torch
 
-from rolefusion.build import prepared_datamodule
 from rolefusion.data.augmentation import Augmentation, drop_tokens
 from rolefusion.data.rejections import Rejected
 from rolefusion.data.text_cleaning import (
@@ -18,6 +17,7 @@ from rolefusion.data.text_cleaning import (
     RejectEmpty,
     StripControlCharacters,
 )
+from rolefusion.runs.build import prepared_datamodule
 
 from conftest import compose_manifest
 from real_layouts import plain_manifest

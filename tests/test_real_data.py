@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from rolefusion.build import prepared_datamodule
+from rolefusion.commands.train import train
 from rolefusion.data.manifest import ManifestError
-from rolefusion.train import train
+from rolefusion.runs.build import prepared_datamodule
 
 from conftest import compose_config
 from real_layouts import PRESETS, emorynlp, hateful_memes, meld, mmimdb

@@ -15,7 +15,8 @@ import pytest
 import torch
 from omegaconf import DictConfig
 
-from rolefusion.train import RunDirectoryConflict, train
+from rolefusion.commands.train import train
+from rolefusion.runs.directory import RunDirectoryConflict
 
 from conftest import TINY_DATA
 

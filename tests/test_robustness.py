@@ -12,10 +12,10 @@ import pytest
 import torch
 from hydra.errors import InstantiationException
 
-from rolefusion.corruptions import DropModality
-from rolefusion.evaluate import Evaluation
-from rolefusion.robustness import area, read_reference, summarize
-from rolefusion.train import train
+from rolefusion.commands.evaluate import Evaluation
+from rolefusion.commands.train import train
+from rolefusion.robustness.corruptions import DropModality
+from rolefusion.robustness.suite import area, read_reference, summarize
 
 from conftest import compose_config
 from test_classifier import build, tiny_batch

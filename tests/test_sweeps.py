@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from rolefusion.report import report
+from rolefusion.commands.report import report
 
 from conftest import TINY_DATA
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from rolefusion.build import build_model, prepared_datamodule
 from rolefusion.data.labels import LabelMap
 from rolefusion.models.metrics import classification_metrics, metric_inputs
+from rolefusion.runs.build import build_model, prepared_datamodule
 
 from conftest import compose_manifest
 from real_layouts import write_image, write_jsonl

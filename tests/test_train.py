@@ -12,9 +12,9 @@ import pytest
 import torch
 from hydra.errors import ConfigCompositionException, MissingConfigException
 
-from rolefusion.config import ConfigError
-from rolefusion.evaluate import evaluate
-from rolefusion.train import train
+from rolefusion.commands.evaluate import evaluate
+from rolefusion.commands.train import train
+from rolefusion.config.checks import ConfigError
 
 from conftest import TINY_DATA
 

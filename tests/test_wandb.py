@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from omegaconf import DictConfig
 
-from rolefusion.loggers import wandb_api_key_configured
-from rolefusion.train import train
+from rolefusion.commands.train import train
+from rolefusion.runs.loggers import wandb_api_key_configured
 
 SECRET = "rfsecret0123456789abcdef0123456789abcdef"
 

@@ -7,7 +7,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol, get_args
 
 import lightning as L
 import torch
@@ -16,6 +16,7 @@ from tokenizers import Tokenizer
 from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 from torchvision.transforms import v2
 
+from rolefusion.choices import MODALITY_ORDER, SPLITS, Modality, Task
 from rolefusion.data.augmentation import Augmentation, drop_tokens
 from rolefusion.data.batch import Batch
 from rolefusion.data.cleaning import Cleaner, Example, TextStep, with_targets
@@ -27,10 +28,8 @@ from rolefusion.data.tokenizer import TokenizerRecipe, pad_id
 
 log = logging.getLogger(__name__)
 
-SPLITS: tuple[str, ...] = ("train", "val", "test")
-MODALITIES: tuple[str, ...] = ("image", "text", "audio")
-ON_ERROR = ("raise", "skip")
-CLASS_BALANCE = ("none", "loss", "sampler")
+OnError = Literal["raise", "skip"]
+ClassBalance = Literal["none", "loss", "sampler"]
 STAGE_SPLITS = {"fit": ("val",), "validate": ("val",), "test": ("test",), "predict": ("test",)}
 
 
@@ -49,7 +48,7 @@ class DataSpec:
     class_names: tuple[str, ...]
     vocab_size: int
     pad_id: int
-    task: str = "multiclass"
+    task: Task = "multiclass"
     class_weights: tuple[float, ...] | None = None
 
     @property
@@ -167,14 +166,14 @@ class RoleFusionDataModule(L.LightningDataModule):
         self,
         source: Callable[..., DataSource],
         root: str,
-        task: str = "multiclass",
-        modalities: Sequence[str] = ("image", "text"),
+        task: Task = "multiclass",
+        modalities: Sequence[Modality] = ("image", "text"),
         columns: Mapping[str, str] | None = None,
         multilabel_separator: str | None = None,
         min_label_count: int = 0,
         other_label: str = "other",
         positive_label: str | None = None,
-        on_error: str = "raise",
+        on_error: OnError = "raise",
         text_cleaning: Mapping[str, TextStep | None] | None = None,
         image_size: int = 64,
         images: Callable[..., ImagePolicy] = ImagePolicy,
@@ -185,27 +184,28 @@ class RoleFusionDataModule(L.LightningDataModule):
         tokenizer: TokenizerRecipe | None = None,
         max_text_length: int = 64,
         sample_rate: int | None = None,
-        class_balance: str = "none",
+        class_balance: ClassBalance = "none",
         batch_size: int = 64,
         num_workers: int = 0,
         pin_memory: bool = False,
         persistent_workers: bool = True,
     ) -> None:
         super().__init__()
-        unknown = set(modalities) - set(MODALITIES)
-        if unknown:
-            raise ValueError(f"data.modalities: unknown {sorted(unknown)}; expected {MODALITIES}")
-        if on_error not in ON_ERROR:
-            raise ValueError(f"data.on_error: expected one of {ON_ERROR}, got {on_error!r}")
-        if class_balance not in CLASS_BALANCE:
-            raise ValueError(
-                f"data.class_balance: expected one of {CLASS_BALANCE}, got {class_balance!r}"
-            )
+        for key, values, allowed in (
+            ("modalities", modalities, Modality),
+            ("on_error", [on_error], OnError),
+            ("class_balance", [class_balance], ClassBalance),
+        ):
+            unknown = [value for value in values if value not in get_args(allowed)]
+            if unknown:
+                raise ValueError(
+                    f"data.{key}: expected one of {get_args(allowed)}, got {', '.join(unknown)}"
+                )
         if (mean is None) != (std is None):
             raise ValueError("data.mean and data.std: give both, or neither (computed on train)")
         self.source = source(root=root)
         self.task = task
-        self.modalities = tuple(m for m in MODALITIES if m in modalities)
+        self.modalities = tuple(m for m in MODALITY_ORDER if m in modalities)
         self.columns = dict(columns or {})
         self.multilabel_separator = multilabel_separator
         self.label_options = {
@@ -235,6 +235,7 @@ class RoleFusionDataModule(L.LightningDataModule):
         }
         self.labels: LabelMap | None = None
         self.tokenizer: Tokenizer | None = None
+        self.class_weights: tuple[float, ...] | None = None
         self.examples: dict[str, list[Example]] = {}
         self.drops = DropReport()
 
@@ -302,7 +303,10 @@ class RoleFusionDataModule(L.LightningDataModule):
         return handle
 
     def _fit_to_training(self, examples: list[Example]) -> None:
-        """What the training split decides: vocabulary and pixel statistics."""
+        """What the training split decides: vocabulary, loss weights and pixel statistics."""
+        if self.class_balance == "loss":
+            targets = [e.target for e in examples]
+            self.class_weights = tuple(self.labels.balancing_weights(targets))
         if self.tokenizer is None:
             self.tokenizer = self.tokenizer_recipe.build(e.record.text or "" for e in examples)
         if self.mean is None and "image" in self.modalities:
@@ -332,18 +336,15 @@ class RoleFusionDataModule(L.LightningDataModule):
 
     @property
     def spec(self) -> DataSpec:
+        """What the model is built from: set by the training split, or by a checkpoint."""
         if self.labels is None or self.tokenizer is None:
-            raise RuntimeError("call setup() before asking for the data spec")
-        weights = None
-        if self.class_balance == "loss":
-            targets = [e.target for e in self.examples["train"]]
-            weights = tuple(self.labels.balancing_weights(targets))
+            raise RuntimeError("call setup() or load_state_dict() before asking for the data spec")
         return DataSpec(
             self.labels.class_names,
             self.tokenizer.get_vocab_size(),
             pad_id(self.tokenizer),
-            self.task,
-            weights,
+            self.labels.task,
+            self.class_weights,
         )
 
     def summary(self) -> dict[str, Any]:
@@ -385,6 +386,7 @@ class RoleFusionDataModule(L.LightningDataModule):
             "tokenizer": self.tokenizer.to_str(),
             "mean": self.mean,
             "std": self.std,
+            "class_weights": self.class_weights,
         }
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
@@ -394,6 +396,8 @@ class RoleFusionDataModule(L.LightningDataModule):
             state_dict.get("other_label"),
         )
         self.tokenizer = Tokenizer.from_str(state_dict["tokenizer"])
+        weights = state_dict.get("class_weights")
+        self.class_weights = tuple(weights) if weights is not None else None
         if state_dict.get("mean") is not None:
             self.mean, self.std = tuple(state_dict["mean"]), tuple(state_dict["std"])
 

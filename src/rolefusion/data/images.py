@@ -16,7 +16,7 @@ import warnings
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Literal, get_args
 
 import numpy as np
 import torch
@@ -24,7 +24,7 @@ from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 from rolefusion.data.rejections import Rejected
 
-RESIZE_MODES = ("pad", "crop", "stretch")
+ResizeMode = Literal["pad", "crop", "stretch"]
 
 BACKGROUND = (255, 255, 255)
 """What transparent pixels are composited over. White, because the transparent parts of memes,
@@ -53,7 +53,7 @@ class ImagePolicy:
 
     size: int
     """Side of the square output, in pixels."""
-    resize: str = "pad"
+    resize: ResizeMode = "pad"
     """``pad`` keeps the whole image (letterboxed with ``pad_value``), ``crop`` fills the square
     and loses the ends of the longer side, ``stretch`` keeps everything but distorts shapes."""
     pad_value: int = 0
@@ -74,9 +74,10 @@ class ImagePolicy:
             raise ValueError(
                 f"data.images.pad_value must be a grey level 0-255, got {self.pad_value}"
             )
-        if self.resize not in RESIZE_MODES:
+        if self.resize not in get_args(ResizeMode):
             raise ValueError(
-                f"data.images.resize must be one of {', '.join(RESIZE_MODES)}, got {self.resize!r}"
+                f"data.images.resize must be one of {', '.join(get_args(ResizeMode))}, "
+                f"got {self.resize!r}"
             )
 
 

@@ -12,10 +12,9 @@ from dataclasses import dataclass
 
 import torch
 
+from rolefusion.choices import TASKS, Task
 from rolefusion.data.manifest import Label
 from rolefusion.data.rejections import Rejected
-
-TASKS = ("multiclass", "binary", "multilabel")
 
 
 def class_order(labels: Iterable[str]) -> tuple[str, ...]:
@@ -47,7 +46,7 @@ class LabelMap:
     def from_training(
         cls,
         labels: Sequence[Label],
-        task: str,
+        task: Task,
         min_count: int = 0,
         other_label: str = "other",
         positive_label: str | None = None,

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from typing import Literal, get_args
 
 from rolefusion.data.rejections import Rejected
 
-UNICODE_FORMS = ("NFC", "NFKC", "NFD", "NFKD")
+UnicodeForm = Literal["NFC", "NFKC", "NFD", "NFKD"]
+LengthAction = Literal["truncate", "drop"]
 _WHITESPACE = re.compile(r"\s+")
 
 
@@ -19,9 +21,11 @@ class NormalizeUnicode:
     """Unicode normalization. NFKC (the default) folds look-alikes a tokenizer would otherwise
     split apart: full-width letters, ligatures, non-breaking spaces, superscripts."""
 
-    def __init__(self, form: str = "NFKC") -> None:
-        if form not in UNICODE_FORMS:
-            raise ValueError(f"NormalizeUnicode: form must be one of {UNICODE_FORMS}, got {form!r}")
+    def __init__(self, form: UnicodeForm = "NFKC") -> None:
+        if form not in get_args(UnicodeForm):
+            raise ValueError(
+                f"NormalizeUnicode: form must be one of {get_args(UnicodeForm)}, got {form!r}"
+            )
         self.form = form
 
     def __call__(self, text: str) -> str:
@@ -55,13 +59,13 @@ class LimitLength:
     Truncating at a word boundary keeps the tokenizer from seeing half a word.
     """
 
-    ACTIONS = ("truncate", "drop")
-
-    def __init__(self, max_chars: int = 2000, action: str = "truncate") -> None:
+    def __init__(self, max_chars: int = 2000, action: LengthAction = "truncate") -> None:
         if max_chars < 1:
             raise ValueError(f"LimitLength: max_chars must be positive, got {max_chars}")
-        if action not in self.ACTIONS:
-            raise ValueError(f"LimitLength: action must be one of {self.ACTIONS}, got {action!r}")
+        if action not in get_args(LengthAction):
+            raise ValueError(
+                f"LimitLength: action must be one of {get_args(LengthAction)}, got {action!r}"
+            )
         self.max_chars, self.action = max_chars, action
 
     def __call__(self, text: str) -> str:

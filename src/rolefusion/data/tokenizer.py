@@ -13,6 +13,8 @@ from tokenizers import Tokenizer, normalizers, pre_tokenizers
 from tokenizers.models import WordLevel
 from tokenizers.trainers import WordLevelTrainer
 
+from rolefusion.data.pretrained_text import load_tokenizer
+
 PAD_TOKEN = "[PAD]"
 UNK_TOKEN = "[UNK]"
 
@@ -24,7 +26,7 @@ class TokenizerRecipe:
         vocab_size: upper bound on the trained vocabulary, special tokens included.
         min_frequency: words seen fewer times in training become ``[UNK]``.
         pretrained: a pretrained text model (local directory or installed package, see
-            :func:`rolefusion.models.encoders.pretrained.resolve_model_path`) whose own
+            :func:`rolefusion.data.pretrained_text.resolve_model_path`) whose own
             tokenizer to use instead; ``vocab_size`` and ``min_frequency`` then do not apply.
     """
 
@@ -37,8 +39,6 @@ class TokenizerRecipe:
 
     def build(self, training_texts: Iterable[str]) -> Tokenizer:
         if self.pretrained is not None:
-            from rolefusion.models.encoders.pretrained import load_tokenizer
-
             return load_tokenizer(self.pretrained)
         return self._train(training_texts)
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from rolefusion.modalities import MODALITY_ORDER
+from rolefusion.choices import MODALITY_ORDER
 
 
 @dataclass

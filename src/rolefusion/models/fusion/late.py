@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import ClassVar
+from typing import ClassVar, Literal, get_args
 
 import torch
 import torch.nn.functional as F
@@ -12,8 +12,8 @@ from torch import nn
 from rolefusion.models.features import ModalityFeatures
 from rolefusion.models.fusion.base import Fusion
 
-COMBINE = ("logits", "probabilities")
-WEIGHTS = ("learned", "fixed")
+Combine = Literal["logits", "probabilities"]
+ModalityWeights = Literal["learned", "fixed"]
 
 
 class LateFusion(Fusion):
@@ -47,15 +47,19 @@ class LateFusion(Fusion):
         dim: int,
         *,
         num_classes: int,
-        combine: str = "logits",
-        weights: str = "learned",
+        combine: Combine = "logits",
+        weights: ModalityWeights = "learned",
         dropout: float = 0.1,
     ) -> None:
         super().__init__(modalities, dim)
-        if combine not in COMBINE:
-            raise ValueError(f"LateFusion: combine must be one of {COMBINE}, got {combine!r}")
-        if weights not in WEIGHTS:
-            raise ValueError(f"LateFusion: weights must be one of {WEIGHTS}, got {weights!r}")
+        for key, value, allowed in (
+            ("combine", combine, Combine),
+            ("weights", weights, ModalityWeights),
+        ):
+            if value not in get_args(allowed):
+                raise ValueError(
+                    f"LateFusion: {key} must be one of {get_args(allowed)}, got {value!r}"
+                )
         self.combine = combine
         self.heads = nn.ModuleDict(
             {

@@ -7,6 +7,7 @@ from typing import ClassVar
 
 import torch
 
+from rolefusion.choices import Modality
 from rolefusion.models.features import ModalityFeatures
 from rolefusion.models.fusion.base import Fusion
 from rolefusion.models.fusion.concat import pooled_mlp
@@ -35,7 +36,7 @@ class UnimodalFusion(Fusion):
         modalities: Sequence[str],
         dim: int,
         *,
-        modality: str,
+        modality: Modality,
         hidden: int | None = None,
         dropout: float = 0.1,
     ) -> None:

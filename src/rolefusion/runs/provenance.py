@@ -9,15 +9,18 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from rolefusion.config.resolvers import checkout_root
+
 PACKAGES = (
     "rolefusion", "torch", "torchvision", "lightning", "torchmetrics", "hydra-core", "omegaconf",
     "timm", "tokenizers", "transformers", "wandb", "numpy", "pillow",
 )  # fmt: skip
-REPOSITORY = Path(__file__).resolve().parents[2]
-
-
-def git_state(repository: Path = REPOSITORY) -> dict[str, Any] | None:
-    """The checkout's commit and whether it had uncommitted changes (None outside git)."""
+def git_state(repository: Path | None = None) -> dict[str, Any] | None:
+    """The checkout's commit and whether it had uncommitted changes (None for an installed
+    wheel, or outside git)."""
+    repository = repository or checkout_root()
+    if repository is None:
+        return None
     try:
         commit = subprocess.run(
             ["git", "rev-parse", "HEAD"],

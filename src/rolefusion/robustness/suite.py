@@ -28,8 +28,8 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from rolefusion.corruptions import Corruption, InputEncoding
 from rolefusion.data.batch import Batch
+from rolefusion.robustness.corruptions import Corruption, InputEncoding
 
 Score = Callable[[Iterable[Batch]], Mapping[str, float]]
 """Runs the model over batches and returns the split's metrics (``f1``, ``acc``, ...)."""

@@ -21,6 +21,11 @@ def write_json_atomically(path: Path, payload: Mapping[str, Any]) -> None:
     os.replace(temporary, path)
 
 
+def scalar_metrics(callback_metrics: Mapping[str, Any]) -> dict[str, float]:
+    """Every scalar metric as a float (the test confusion matrix travels there too)."""
+    return {name: float(v) for name, v in callback_metrics.items() if v.numel() == 1}
+
+
 def print_metrics_table(metrics: Mapping[str, float], split: str = "test") -> None:
     """Print every ``{split}/...`` metric as one table, the usual ones first."""
     names = sorted(

@@ -1,6 +1,9 @@
-"""Build the data and the model from a composed config: shared by every command."""
+"""Build a run's parts from a composed config: data, model, callbacks and loggers; shared by
+every command."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from hydra.utils import instantiate
 from omegaconf import DictConfig
@@ -37,3 +40,8 @@ def build_model(cfg: DictConfig, spec: DataSpec) -> RoleFusionModule:
         task=spec.task,
         class_weights=spec.class_weights,
     )
+
+
+def instantiate_all(group: DictConfig | None) -> list[Any]:
+    """Callbacks and loggers are dicts of named configs; an empty or null group means none."""
+    return [instantiate(node) for node in (group or {}).values() if node is not None]

@@ -17,10 +17,9 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from rolefusion.build import build_model
-from rolefusion.data.datamodule import DataSpec, RoleFusionDataModule
-from rolefusion.data.tokenizer import pad_id
+from rolefusion.data.datamodule import RoleFusionDataModule
 from rolefusion.models.module import RoleFusionModule
+from rolefusion.runs.build import build_model
 
 DATAMODULE_KEY = RoleFusionDataModule.__qualname__
 CHECKPOINT_KEYS = ("state_dict", "hyper_parameters", DATAMODULE_KEY)
@@ -81,17 +80,14 @@ def restore(ckpt_path: str | Path, data: DictConfig | None = None) -> RestoredRu
     if data is not None:
         cfg.data = data
     datamodule: RoleFusionDataModule = instantiate(cfg.data)
-    datamodule.load_state_dict(checkpoint[DATAMODULE_KEY])
-    datamodule.prepare_data()
+    # Checkpoints written before the data module kept its loss weights carry them in the
+    # model's hyperparameters only.
     hparams = checkpoint["hyper_parameters"]
-    spec = DataSpec(
-        class_names=tuple(hparams["class_names"]),
-        vocab_size=datamodule.tokenizer.get_vocab_size(),
-        pad_id=pad_id(datamodule.tokenizer),
-        task=hparams.get("task", "multiclass"),
-        class_weights=hparams.get("class_weights"),
+    datamodule.load_state_dict(
+        {"class_weights": hparams.get("class_weights"), **checkpoint[DATAMODULE_KEY]}
     )
-    model = build_model(cfg, spec)
+    datamodule.prepare_data()
+    model = build_model(cfg, datamodule.spec)
     model.load_state_dict(checkpoint["state_dict"])
     model.eval()
     return RestoredRun(cfg, datamodule, model)

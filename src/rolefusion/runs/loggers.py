@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -67,3 +68,12 @@ class WandbLogger(LightningWandbLogger):
             log.warning("W&B unreachable (%s): logging offline to %s", error, self.save_dir)
             self._offline = True
             return super().experiment
+
+
+def finish_loggers(loggers: Iterable[Any]) -> None:
+    """Close W&B's run, so that the next job of a sweep in this process starts its own."""
+    for logger in loggers:
+        if isinstance(logger, LightningWandbLogger):
+            import wandb
+
+            wandb.finish()

@@ -1,0 +1,15 @@
+"""The choices every part shares, as types: a config value outside them is refused by the config
+check (:func:`rolefusion.config.checks.check_targets`), naming the key and the allowed values,
+before any data is read. Torch-free, so composing a config never imports torch.
+"""
+
+from typing import Literal, get_args
+
+Modality = Literal["image", "text", "audio"]
+Split = Literal["train", "val", "test"]
+Task = Literal["multiclass", "binary", "multilabel"]
+
+MODALITY_ORDER: tuple[Modality, ...] = get_args(Modality)
+"""Fixed order in which modalities are concatenated wherever order matters."""
+SPLITS: tuple[Split, ...] = get_args(Split)
+TASKS: tuple[Task, ...] = get_args(Task)

@@ -1,0 +1,158 @@
+"""``rolefusion-eval``: a checkpoint's metrics on a split, with per-class scores and the
+confusion matrix, from nothing but the checkpoint and its run directory.
+
+Evaluating a run's best checkpoint on its test split reproduces the run's test metrics: the same
+model, the same label map, tokenizer and normalization, the same batches.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+
+from rolefusion.choices import SPLITS, Split
+from rolefusion.config.checks import check_targets
+from rolefusion.data.batch import Batch
+from rolefusion.models.metrics import per_class_scores
+from rolefusion.models.module import CONFUSION_MATRIX
+from rolefusion.robustness.corruptions import Corruption, InputEncoding
+from rolefusion.robustness.suite import (
+    plot_curves,
+    print_table,
+    read_reference,
+    run_suite,
+    summarize,
+    write_markdown,
+)
+from rolefusion.runs.artifacts import print_metrics_table, scalar_metrics, write_json_atomically
+from rolefusion.runs.plots import plot_confusion_matrix
+from rolefusion.runs.restore import restore
+
+log = logging.getLogger(__name__)
+
+
+class Evaluation:
+    """A restored checkpoint, ready to score batches of one split on one process."""
+
+    def __init__(
+        self, ckpt_path: str, split: Split = "test", data: DictConfig | None = None
+    ) -> None:
+        if split not in SPLITS:
+            raise ValueError(f"split: expected one of {SPLITS}, got {split!r}")
+        self.ckpt_path, self.split = ckpt_path, split
+        self.run = restore(ckpt_path, data)
+        self.run.datamodule.read(split)
+        # One process, every batch: the run's own trainer settings, minus how it was distributed
+        # or cut short for debugging.
+        self.trainer: L.Trainer = instantiate(
+            self.run.cfg.trainer, logger=False, callbacks=[], enable_checkpointing=False,
+            enable_progress_bar=False, devices=1, num_nodes=1, strategy="auto",
+            fast_dev_run=False, limit_test_batches=1.0,
+        )  # fmt: skip
+
+    def score(self, batches: Iterable[Batch]) -> dict[str, float]:
+        """The test metrics of ``batches`` (``f1``, ``acc``, ...); the confusion matrix stays in
+        ``trainer.callback_metrics``."""
+        self.trainer.test(self.run.model, dataloaders=batches, verbose=False)
+        return {
+            name.removeprefix("test/"): float(value)
+            for name, value in scalar_metrics(self.trainer.callback_metrics).items()
+            if name.startswith("test/")
+        }
+
+    def clean(self) -> dict[str, Any]:
+        """Metrics, per-class scores and the confusion matrix on the uncorrupted split."""
+        metrics = self.score(self.run.datamodule.dataloader(self.split))
+        class_names = list(self.run.model.hparams.class_names)
+        confusion = self.trainer.callback_metrics[CONFUSION_MATRIX]
+        return {
+            "metrics": {f"{self.split}/{name}": value for name, value in metrics.items()},
+            "per_class": per_class_scores(confusion, class_names),
+            "confusion_matrix": confusion.tolist(),
+            "classes": class_names,
+            "checkpoint": str(Path(self.ckpt_path).resolve()),
+            "split": self.split,
+            "examples": len(self.run.datamodule.examples[self.split]),
+            "dropped": self.run.datamodule.summary()["dropped"].get(self.split),
+        }
+
+    def robustness(
+        self, clean: dict[str, Any], suite: Mapping[str, Corruption], seed: int
+    ) -> dict[str, Any]:
+        """Metrics under every corruption of ``suite`` (see :mod:`rolefusion.robustness.suite`)."""
+        datamodule = self.run.datamodule
+        encoding = InputEncoding.of(datamodule.tokenizer, datamodule.mean, datamodule.std)
+        clean_metrics = {k.removeprefix(f"{self.split}/"): v for k, v in clean["metrics"].items()}
+        return run_suite(
+            self.score, datamodule.dataloader(self.split), suite, encoding,
+            datamodule.modalities, clean_metrics, seed,
+        )  # fmt: skip
+
+
+def evaluate(
+    ckpt_path: str, split: Split = "test", data: DictConfig | None = None
+) -> dict[str, Any]:
+    """Metrics (``<split>/f1``, ...), per-class scores and the confusion matrix of a checkpoint."""
+    return Evaluation(ckpt_path, split, data).clean()
+
+
+def selected_corruptions(suite: Mapping[str, Any], names: Sequence[str]) -> dict[str, Corruption]:
+    """The corruptions named in ``corruptions`` (``all``: the whole suite), instantiated."""
+    chosen = list(suite) if list(names) == ["all"] else list(names)
+    unknown = [name for name in chosen if name not in suite]
+    if unknown:
+        raise ValueError(
+            f"corruptions: unknown {unknown}; expected 'all' or names from corruption_suite: "
+            f"{', '.join(suite)}"
+        )
+    return {name: instantiate(suite[name], _convert_="all") for name in chosen}
+
+
+def plot_confusion(result: dict[str, Any], path: Path) -> None:
+    matrix = np.array(result["confusion_matrix"])
+    if matrix.ndim != 2:  # multilabel: one 2x2 table per class, in metrics.json only
+        return
+    title = f"{result['split']}: {Path(result['checkpoint']).name}"
+    plot_confusion_matrix(matrix, result["classes"], title, path)
+
+
+def write_robustness(out_dir: Path, results: dict[str, Any], title: str) -> list[dict[str, Any]]:
+    """``robustness.json``, ``robustness.md`` and (for graded corruptions) ``robustness.png``."""
+    rows = results["summary"]
+    write_json_atomically(out_dir / "robustness.json", results)
+    write_markdown(out_dir / "robustness.md", rows, "f1", title)
+    plot_curves(rows, "f1", title, out_dir / "robustness.png")
+    return rows
+
+
+def run(cfg: DictConfig) -> None:
+    # Bad names and reference files fail before any evaluation runs.
+    if cfg.get("data") is not None:
+        check_targets(cfg.data, "data")
+    suite = selected_corruptions(cfg.corruption_suite, cfg.corruptions)
+    reference = read_reference(cfg.robustness_reference) if cfg.robustness_reference else None
+    evaluation = Evaluation(cfg.ckpt_path, cfg.split, cfg.get("data"))
+    result = evaluation.clean()
+    run_dir = Path(cfg.ckpt_path).resolve().parent.parent
+    out_dir = Path(cfg.out_dir) if cfg.out_dir else run_dir / "eval" / cfg.split
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_json_atomically(out_dir / "metrics.json", result)
+    plot_confusion(result, out_dir / "confusion_matrix.png")
+    print_metrics_table(result["metrics"], cfg.split)
+    log.info("written: %s", out_dir / "metrics.json")
+    if suite:
+        results = evaluation.robustness(result, suite, cfg.seed)
+        results["summary"] = summarize(results, "f1", reference)
+        results["reference"] = cfg.robustness_reference
+        title = f"{cfg.split} of {run_dir.name}"
+        print_table(write_robustness(out_dir, results, title), "f1")
+        for name, why in results["skipped"].items():
+            log.warning("corruption %s skipped: %s", name, why)
+        log.info("written: %s", out_dir / "robustness.json")

@@ -1,0 +1,126 @@
+"""``rolefusion-predict``: the classes a trained model gives new examples, with probabilities.
+
+Reads the checkpoint safely (``weights_only``; other files are refused unread), cleans and
+encodes the inputs exactly as the run's data were (same text steps, image policy, tokenizer and
+normalization), and writes a table, JSON lines, or a CSV (for binary tasks the Hateful Memes
+submission format ``id, proba, label``).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Literal, get_args
+
+import torch
+from omegaconf import DictConfig
+from rich.console import Console
+from rich.table import Table
+
+from rolefusion.choices import Task
+from rolefusion.data.batch import Batch
+from rolefusion.data.cleaning import Example
+from rolefusion.data.manifest import Record, read_manifest
+from rolefusion.runs.restore import RestoredRun, restore
+
+OutputFormat = Literal["table", "jsonl", "csv"]
+
+
+def probabilities(task: Task, logits: torch.Tensor) -> torch.Tensor:
+    """Class probabilities ``[B, C]`` as the task defines them (softmax; sigmoid per class)."""
+    return logits.float().sigmoid() if task == "multilabel" else logits.float().softmax(-1)
+
+
+def records_from(cfg: DictConfig, run: RestoredRun) -> list[Record]:
+    """The examples to predict: one from ``image``/``text``/``audio``, or a manifest's lines."""
+    modalities = run.datamodule.modalities
+    if cfg.input is not None:
+        return read_manifest(cfg.input, run.datamodule.columns, modalities, labels_required=False)
+    given = {m: cfg.get(m) for m in modalities}
+    missing = [m for m, value in given.items() if value is None]
+    if missing:
+        raise ValueError(
+            f"this model reads {', '.join(modalities)}: give {', '.join(missing)} "
+            f"(e.g. {missing[0]}=...), or input=<manifest>"
+        )
+    files = {m: Path(given[m]) for m in ("image", "audio") if m in given}
+    return [Record(id="input", label=None, text=given.get("text"), **files)]
+
+
+def batches(run: RestoredRun, examples: list[Example], size: int) -> Iterator[tuple[list, Batch]]:
+    """The examples, cleaned as the run's, through the run's own transforms and collator."""
+    dataset = run.datamodule.dataset_of(examples)
+    collate = run.datamodule.collator()
+    for start in range(0, len(examples), size):
+        chunk = range(start, min(start + size, len(examples)))
+        yield [examples[i].record.id for i in chunk], collate([dataset[i] for i in chunk])
+
+
+@torch.no_grad()
+def predict(run: RestoredRun, records: Sequence[Record], batch_size: int = 64) -> list[dict]:
+    """One result per record: ``id`` and ``probabilities`` by class name."""
+    examples = run.datamodule.cleaner.clean(records, _raise)
+    classes = list(run.model.hparams.class_names)
+    task = run.model.hparams.task
+    results = []
+    for ids, batch in batches(run, examples, batch_size):
+        for identifier, row in zip(ids, probabilities(task, run.model(batch)), strict=True):
+            scores = dict(zip(classes, row.tolist(), strict=True))
+            results.append({"id": identifier, "probabilities": scores})
+    return results
+
+
+def _raise(error: Exception) -> None:
+    raise error
+
+
+def _top(result: dict, k: int) -> list[tuple[str, float]]:
+    return sorted(result["probabilities"].items(), key=lambda item: -item[1])[:k]
+
+
+def write(results: list[dict], cfg: DictConfig, task: str, threshold: float) -> None:
+    if cfg.format == "table":
+        table = Table(title=f"predictions ({task})", title_justify="left")
+        table.add_column("id")
+        table.add_column(f"top {cfg.top_k}" if task == "multiclass" else "probabilities")
+        for result in results:
+            shown = _top(
+                result, cfg.top_k if task == "multiclass" else len(result["probabilities"])
+            )
+            table.add_row(str(result["id"]), ", ".join(f"{c} {p:.3f}" for c, p in shown))
+        Console().print(table)
+        return
+    handle = io.StringIO()
+    if cfg.format == "jsonl":
+        for result in results:
+            top = [{"label": c, "probability": p} for c, p in _top(result, cfg.top_k)]
+            handle.write(json.dumps({**result, "top": top}) + "\n")
+    else:
+        writer = csv.writer(handle)
+        if task == "binary":  # Hateful Memes' submission: the positive class's probability
+            positive = list(results[0]["probabilities"])[-1] if results else "1"
+            writer.writerow(["id", "proba", "label"])
+            for result in results:
+                p = result["probabilities"][positive]
+                writer.writerow([result["id"], f"{p:.6f}", int(p >= threshold)])
+        else:
+            writer.writerow(["id", "label", "probability"])
+            for result in results:
+                label, p = _top(result, 1)[0]
+                writer.writerow([result["id"], label, f"{p:.6f}"])
+    if cfg.output:
+        Path(cfg.output).write_text(handle.getvalue())
+    else:
+        sys.stdout.write(handle.getvalue())
+
+
+def run(cfg: DictConfig) -> None:
+    if cfg.format not in get_args(OutputFormat):  # before the checkpoint is read
+        raise ValueError(f"format: expected one of {get_args(OutputFormat)}, got {cfg.format!r}")
+    run = restore(cfg.ckpt_path)
+    results = predict(run, records_from(cfg, run), cfg.batch_size)
+    write(results, cfg, run.model.hparams.task, run.model.hparams.threshold)
