@@ -6,6 +6,8 @@ from __future__ import annotations
 import ast
 import json
 import shutil
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -102,3 +104,23 @@ def test_a_run_written_before_the_regroup_still_evaluates(tmp_path: Path, data_d
     assert expected.keys() == result["metrics"].keys()
     for name, value in expected.items():
         assert result["metrics"][name] == pytest.approx(value, abs=1e-6), name
+
+
+@pytest.mark.parametrize(
+    ("module", "command"),
+    [
+        ("train", "rolefusion-train"),
+        ("evaluate", "rolefusion-eval"),
+        ("predict", "rolefusion-predict"),
+        ("info", "rolefusion-info"),
+        ("data_inspect", "rolefusion-data"),
+        ("report", "rolefusion-report"),
+    ],
+)
+def test_the_python_m_forms_still_answer(module: str, command: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", f"rolefusion.{module}", "--help"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.startswith((f"usage: {command} ", f"{command} is powered by Hydra"))

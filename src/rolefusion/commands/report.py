@@ -245,7 +245,7 @@ def report(sweep_dir: Path, out: Path | None = None, metric: str = "test/f1") ->
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="rolefusion-report", description=__doc__.splitlines()[0])
     parser.add_argument("sweep_dir", type=Path, help="a Hydra multirun directory")
     parser.add_argument("--out", type=Path, default=None, help="default: the sweep directory")
     parser.add_argument("--metric", default="test/f1", help="what the rows are sorted by")
