@@ -1,0 +1,1 @@
+"""One module per console command; commands never import each other (shared parts: runs/)."""

@@ -1,0 +1,1 @@
+"""Corruptions of a batch and the suite that scores a model under each, at graded strengths."""
