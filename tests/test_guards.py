@@ -12,7 +12,7 @@ import torch
 from omegaconf import DictConfig
 
 from rolefusion.commands.train import train
-from rolefusion.runs.callbacks import NonFiniteLossError
+from rolefusion.runs.callbacks import NonFiniteLossError, NonFiniteLossGuard
 
 
 def test_a_diverging_run_stops_at_the_first_non_finite_loss(
@@ -55,3 +55,61 @@ def test_pruning_reaches_its_target_sparsity_and_reports_it(
     assert "test/f1" in metrics
     recorded = json.loads((Path(cfg.paths.output_dir) / "metrics.json").read_text())
     assert recorded["metrics"]["pruning/sparsity"] == metrics["pruning/sparsity"]
+
+
+HOST_READS = ("__bool__", "item", "tolist", "__float__", "__int__", "__index__", "numpy")
+"""The ways a tensor's value reaches Python: each one a host sync on an accelerator."""
+
+
+def test_the_non_finite_guard_costs_two_host_syncs_a_step_whatever_the_model_size(
+    compose_train: Callable[..., DictConfig], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One sync for all the gradients before each optimizer step, one for the loss and the
+    weights after it (the guard's docstring): not one per parameter tensor."""
+    calls = {"steps": 0, "batches": 0, "all_finite": 0, "host_reads": 0}
+    tensors: list[int] = []
+    inside = [False]
+
+    def counted(name: str, method: Callable) -> Callable:
+        def wrapper(*args, **kwargs):
+            if inside[0]:
+                calls[name] += 1
+            return method(*args, **kwargs)
+
+        return wrapper
+
+    def hook(name: str, method: Callable) -> Callable:
+        def wrapper(self, trainer, pl_module, *args, **kwargs):
+            calls[name] += 1
+            tensors.append(len(list(pl_module.parameters())))
+            inside[0] = True
+            try:
+                return method(self, trainer, pl_module, *args, **kwargs)
+            finally:
+                inside[0] = False
+
+        return wrapper
+
+    for read in HOST_READS:
+        monkeypatch.setattr(torch.Tensor, read, counted("host_reads", getattr(torch.Tensor, read)))
+    monkeypatch.setattr(
+        NonFiniteLossGuard,
+        "_all_finite",
+        staticmethod(counted("all_finite", NonFiniteLossGuard._all_finite)),
+    )
+    monkeypatch.setattr(
+        NonFiniteLossGuard,
+        "on_before_optimizer_step",
+        hook("steps", NonFiniteLossGuard.on_before_optimizer_step),
+    )
+    monkeypatch.setattr(
+        NonFiniteLossGuard,
+        "on_train_batch_end",
+        hook("batches", NonFiniteLossGuard.on_train_batch_end),
+    )
+
+    train(compose_train("trainer.max_epochs=1", "test=false", "logger=none"))
+    assert calls["steps"] == calls["batches"] == 64 // 16  # 64 training examples, batches of 16
+    assert min(tensors) > 20  # a per-tensor check would read many flags a step
+    syncs = 2 * calls["steps"]
+    assert (calls["all_finite"], calls["host_reads"]) == (syncs, syncs)

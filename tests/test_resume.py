@@ -11,6 +11,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import lightning as L
 import pytest
 import torch
 from omegaconf import DictConfig
@@ -21,6 +22,48 @@ from rolefusion.runs.directory import RunDirectoryConflict
 from conftest import TINY_DATA
 
 
+class RestoreProbe(L.Callback):
+    """Saves to ``path``, as training starts (once Lightning has restored any checkpoint), the
+    loop counters, each optimizer state's step count and the module's state: what a resumed run
+    starts from. Reads only: the run goes on as it would without it."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        (optimizer,) = trainer.optimizers
+        torch.save(
+            {
+                "global_step": trainer.global_step,
+                "epoch": trainer.current_epoch,
+                "optimizer_steps": sorted({int(s["step"]) for s in optimizer.state.values()}),
+                "state_dict": {k: v.clone() for k, v in pl_module.state_dict().items()},
+            },
+            self.path,
+        )
+
+
+def probe(path: Path) -> list[str]:
+    """The overrides that add a :class:`RestoreProbe` saving to ``path``."""
+    return [f"+callbacks.restore_probe._target_={__name__}.RestoreProbe",
+            f"+callbacks.restore_probe.path={path}"]  # fmt: skip
+
+
+def assert_started_from(record_path: Path, checkpoint: dict) -> None:
+    """The run that wrote ``record_path`` (a :class:`RestoreProbe`'s) started training from
+    ``checkpoint``, an end-of-epoch one: its step and epoch counters, Adam's step counts and
+    every weight and buffer; a run that trained again from scratch starts from zero."""
+    started = torch.load(record_path, map_location="cpu", weights_only=True)
+    assert checkpoint["global_step"] > 0
+    assert started["global_step"] == checkpoint["global_step"]
+    assert started["epoch"] == checkpoint["epoch"] + 1  # the epoch after the saved one
+    saved_steps = {int(s["step"]) for s in checkpoint["optimizer_states"][0]["state"].values()}
+    assert started["optimizer_steps"] == sorted(saved_steps) == [checkpoint["global_step"]]
+    assert started["state_dict"].keys() == checkpoint["state_dict"].keys()
+    for key, value in checkpoint["state_dict"].items():
+        assert torch.equal(started["state_dict"][key], value), key
+
+
 def test_an_interrupted_run_resumes_from_its_last_checkpoint(
     compose_train: Callable[..., DictConfig], caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -28,9 +71,12 @@ def test_an_interrupted_run_resumes_from_its_last_checkpoint(
     train(first)
     run = Path(first.paths.output_dir)
     (run / "metrics.json").unlink()  # as if killed after the epoch's checkpoint
+    saved = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    record = run.parent / "restored.pt"
     with caplog.at_level(logging.INFO):
-        train(compose_train("trainer.max_epochs=2"))
+        train(compose_train("trainer.max_epochs=2", *probe(record)))
     assert f"resuming from {run / 'checkpoints' / 'last.ckpt'}" in caplog.text
+    assert_started_from(record, saved)
     last = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
     assert last["global_step"] == 2 * 4  # 4 steps an epoch: the second ran on top of the first
     assert json.loads((run / "metrics.json").read_text())["metrics"]["val/f1_best"] > 0
@@ -94,7 +140,10 @@ def test_a_killed_run_resumes_to_exactly_the_uninterrupted_result(
     assert run_train(tmp_path, data_dir, killed, *kill) == -signal.SIGKILL
     assert (killed / "checkpoints" / "last.ckpt").is_file()
     assert not (killed / "metrics.json").exists()
-    assert run_train(tmp_path, data_dir, killed) == 0  # the same directory: resumes
+    saved = torch.load(killed / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    record = tmp_path / "restored.pt"
+    assert run_train(tmp_path, data_dir, killed, *probe(record)) == 0  # the same directory
+    assert_started_from(record, saved)  # it resumed: a fresh start would end the same here
     expected, resumed = (json.loads((run / "metrics.json").read_text())["metrics"]
                          for run in (straight, killed))  # fmt: skip
     for name in ("val/f1_best", "test/f1", "test/acc", "test/loss"):

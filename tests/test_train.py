@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import copy
 import json
+import math
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import lightning as L
 import pytest
 import torch
 from hydra.errors import ConfigCompositionException, MissingConfigException
+from omegaconf import open_dict
 
 from rolefusion.commands.evaluate import evaluate
 from rolefusion.commands.train import train
@@ -36,11 +40,68 @@ IMAGE_TEXT_FUSIONS = [f for f in FUSIONS if f not in AUDIO_FUSIONS]
 THREE_WAY_FUSIONS = [f for f in FUSIONS if f not in ("image_only", "text_only")]
 
 
+class TrainingProbe(L.Callback):
+    """Watches the training steps of a run for :func:`assert_trains`: which trainable parameters
+    got no gradient or a non-finite one, and which the optimizer left unmoved although their
+    gradient was not zero. The run's instance is :attr:`latest`."""
+
+    latest: TrainingProbe | None = None
+
+    def __init__(self) -> None:
+        TrainingProbe.latest = self
+        self.steps = 0
+        self.no_gradient: set[str] = set()
+        self.not_finite: set[str] = set()
+        self.pushed: set[str] = set()
+        self.unmoved: set[str] = set()
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.start = {n: p.detach().clone() for n, p in pl_module.named_parameters()}
+
+    def on_before_optimizer_step(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, optimizer: object
+    ) -> None:
+        self.steps += 1
+        for name, parameter in pl_module.named_parameters():
+            if not parameter.requires_grad:
+                continue  # e.g. the frozen absent-modality vectors
+            if parameter.grad is None:
+                self.no_gradient.add(name)
+            elif not torch.isfinite(parameter.grad).all():
+                self.not_finite.add(name)
+            elif parameter.grad.any():  # not so in a zero-initialised residual branch, at first
+                self.pushed.add(name)
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        parameters = dict(pl_module.named_parameters())
+        self.unmoved = {n for n in self.pushed if torch.equal(parameters[n], self.start[n])}
+
+
 def assert_trains(cfg) -> None:
+    """``cfg`` (a ``debug=fast`` run: one batch of training, validation and test) trains: its
+    one optimizer step had a finite loss and a finite gradient for every trainable parameter
+    (no encoder or fusion part is cut off from the loss) and moved every parameter whose
+    gradient was not zero; the test scored exactly one batch; and ``metrics.json`` holds the
+    metrics returned. One step cannot show learning: ``test_fusion_beats_unimodal`` and
+    ``test_overfit`` (slow) train for that."""
+    assert cfg.trainer.fast_dev_run is True, "assert_trains checks one-step (debug=fast) runs"
+    cfg = copy.deepcopy(cfg)  # the caller's stays as it was
+    with open_dict(cfg):
+        cfg.callbacks.training_probe = {"_target_": f"{__name__}.TrainingProbe"}
+    TrainingProbe.latest = None
     metrics = train(cfg)
-    assert 0.0 <= metrics["test/f1"] <= 1.0
+    probe = TrainingProbe.latest
+    assert probe is not None and probe.steps == 1
+    assert math.isfinite(metrics["train/loss"]) and math.isfinite(metrics["test/loss"])
+    assert not probe.no_gradient, f"no gradient reaches {sorted(probe.no_gradient)}"
+    assert not probe.not_finite, f"non-finite gradients in {sorted(probe.not_finite)}"
+    assert probe.pushed and not probe.unmoved, f"the step left {sorted(probe.unmoved)} as they were"
     written = json.loads((Path(cfg.paths.output_dir) / "metrics.json").read_text())
-    assert set(written["metrics"]) >= {"test/acc", "test/precision", "test/recall", "test/f1"}
+    assert written["metrics"] == metrics
+    confusion = torch.tensor(written["confusion_matrix"])
+    assert confusion.sum() == min(cfg.data.batch_size, cfg.data.source.num_test)  # one batch
+    assert metrics["test/acc"] == pytest.approx(float(confusion.trace() / confusion.sum()))
+    assert set(metrics) >= {"test/acc", "test/precision", "test/recall", "test/f1"}
 
 
 @pytest.mark.parametrize("fusion", IMAGE_TEXT_FUSIONS)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from typing import Any
+from typing import Any, NoReturn
 
 import lightning as L
 import numpy as np
@@ -48,8 +48,13 @@ class NonFiniteLossGuard(L.Callback):
     """Stops training at the first non-finite loss, gradient or weight, naming the step and the
     batch; the checkpoints on disk (``last.ckpt``, the best) keep the last finite state.
 
-    Checking every parameter and buffer each step costs one pass over the model's state, small
-    beside a training step. In a sweep the error lands in the job's ``failed.json``.
+    Each check reduces every tensor it covers to one flag on the device and reads that flag
+    once (:meth:`_all_finite`), whatever the number of tensors: a training step (one batch,
+    one optimizer step) costs exactly two host syncs, one for all the gradients before the
+    optimizer step and one for the loss with every floating-point parameter and buffer after
+    it. With ``accumulate_grad_batches=k`` that is one per batch plus one per optimizer step.
+    The names of the offending tensors are looked up only once a check has failed. In a sweep
+    the error lands in the job's ``failed.json``.
     """
 
     def on_train_batch_end(
@@ -57,32 +62,49 @@ class NonFiniteLossGuard(L.Callback):
         batch_idx: int,
     ) -> None:  # fmt: skip
         loss = outputs["loss"] if isinstance(outputs, dict) else outputs
-        if loss is not None and not torch.isfinite(loss).all():
-            self._stop(trainer, f"the training loss is {loss.item()}", batch_idx)
         # Finite gradients can still overflow the weights (a huge learning rate times weight
         # decay) or the normalisation statistics: check the state each step, so that every
-        # checkpoint written so far is known to be finite.
-        # One flag for the whole state, so the check costs one host sync a step, not one per
-        # tensor; the names are looked up only when it fails.
+        # checkpoint written so far is known to be finite. The loss goes into the same check.
         state = [
             (name, tensor)
             for name, tensor in (*pl_module.named_parameters(), *pl_module.named_buffers())
             if tensor.is_floating_point()
         ]
-        if state and not torch.stack([torch.isfinite(t).all() for _, t in state]).all():
-            name = next(n for n, t in state if not torch.isfinite(t).all())
-            self._stop(trainer, f"{name} is no longer finite after the update", batch_idx)
+        losses = [loss.detach()] if isinstance(loss, torch.Tensor) else []
+        if self._all_finite([*losses, *(tensor for _, tensor in state)]):
+            return
+        if losses and not torch.isfinite(losses[0]).all():
+            self._stop(trainer, f"the training loss is {loss.item()}", batch_idx)
+        name = next(n for n, t in state if not torch.isfinite(t).all())
+        self._stop(trainer, f"{name} is no longer finite after the update", batch_idx)
 
     def on_before_optimizer_step(
         self, trainer: L.Trainer, pl_module: L.LightningModule, optimizer: Any
     ) -> None:
-        for name, parameter in pl_module.named_parameters():
-            if parameter.grad is not None and not torch.isfinite(parameter.grad).all():
-                batch_idx = trainer.fit_loop.epoch_loop.batch_progress.current.ready - 1
-                self._stop(trainer, f"the gradient of {name} is not finite", batch_idx)
+        gradients = [
+            (name, parameter.grad)
+            for name, parameter in pl_module.named_parameters()
+            if parameter.grad is not None
+        ]
+        if self._all_finite([gradient for _, gradient in gradients]):
+            return
+        name = next(n for n, g in gradients if not torch.isfinite(g).all())
+        batch_idx = trainer.fit_loop.epoch_loop.batch_progress.current.ready - 1
+        self._stop(trainer, f"the gradient of {name} is not finite", batch_idx)
 
     @staticmethod
-    def _stop(trainer: L.Trainer, what: str, batch_idx: int) -> None:
+    def _all_finite(tensors: list[torch.Tensor]) -> bool:
+        """Whether every element of every tensor is finite: the guard's one host sync a check.
+
+        Each tensor is reduced to a flag on the device, the flags to one, and only that is read.
+        """
+        if not tensors:
+            return True
+        flags = [torch.isfinite(tensor).all() for tensor in tensors]
+        return bool(torch.stack(flags).all())
+
+    @staticmethod
+    def _stop(trainer: L.Trainer, what: str, batch_idx: int) -> NoReturn:
         checkpoints = getattr(trainer.checkpoint_callback, "dirpath", None) or "(none kept)"
         raise NonFiniteLossError(
             f"{what} at global step {trainer.global_step} (epoch {trainer.current_epoch}, batch "
