@@ -15,6 +15,8 @@ PACKAGES = (
     "rolefusion", "torch", "torchvision", "lightning", "torchmetrics", "hydra-core", "omegaconf",
     "timm", "tokenizers", "transformers", "wandb", "numpy", "pillow",
 )  # fmt: skip
+
+
 def git_state(repository: Path | None = None) -> dict[str, Any] | None:
     """The checkout's commit and whether it had uncommitted changes (None for an installed
     wheel, or outside git)."""
