@@ -124,3 +124,16 @@ def test_the_python_m_forms_still_answer(module: str, command: str) -> None:
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.startswith((f"usage: {command} ", f"{command} is powered by Hydra"))
+
+
+def test_the_resolved_config_prints(tmp_path: Path) -> None:
+    """``--cfg job --resolve`` shows every interpolation resolved, the rf.* resolvers included."""
+    done = subprocess.run(
+        [sys.executable, "-m", "rolefusion.train", "--cfg", "job", "--resolve",
+         "model/audio_encoder=cnn1d", f"paths.log_dir={tmp_path}"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    resolved = OmegaConf.create(done.stdout)
+    assert list(resolved.data.modalities) == ["image", "text", "audio"]
+    assert resolved.data.source.audio is True

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from rolefusion.choices import MODALITY_ORDER
 
@@ -42,14 +42,15 @@ def default_home() -> str:
     return os.getcwd()
 
 
-def encoded_modalities(*, _root_: DictConfig) -> list[str]:
+def encoded_modalities(*, _root_: DictConfig) -> ListConfig:
     """The modalities the model has an encoder for (``model.<modality>_encoder`` not null).
 
     The data config reads this (``${rf.encoded_modalities:}``), so choosing
-    ``model/audio_encoder=cnn1d`` is all it takes for the data to load audio too.
+    ``model/audio_encoder=cnn1d`` is all it takes for the data to load audio too. A ListConfig
+    rather than a list, which OmegaConf cannot resolve in place (``--cfg job --resolve``).
     """
     model = _root_.get("model") or {}
-    return [m for m in MODALITY_ORDER if model.get(f"{m}_encoder") is not None]
+    return ListConfig([m for m in MODALITY_ORDER if model.get(f"{m}_encoder") is not None])
 
 
 def on_gpu(*, _root_: DictConfig) -> bool:
