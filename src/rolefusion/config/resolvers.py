@@ -100,9 +100,6 @@ def ensure_dir(path: str) -> str:
     return path
 
 
-RESOLVERS = {"rf.sweep_key": sweep_key}
-
-
 RESOLVERS = {
     "rf.run_id": lambda: RUN_ID,
     "rf.encoded_modalities": encoded_modalities,

@@ -7,7 +7,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Protocol, get_args
+from typing import Any, Literal, Protocol
 
 import lightning as L
 import torch
@@ -16,7 +16,7 @@ from tokenizers import Tokenizer
 from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 from torchvision.transforms import v2
 
-from rolefusion.choices import MODALITY_ORDER, SPLITS, Modality, Task
+from rolefusion.choices import MODALITY_ORDER, SPLITS, Modality, Task, require_choice
 from rolefusion.data.augmentation import Augmentation, drop_tokens
 from rolefusion.data.batch import Batch
 from rolefusion.data.cleaning import Cleaner, Example, TextStep, with_targets
@@ -191,16 +191,10 @@ class RoleFusionDataModule(L.LightningDataModule):
         persistent_workers: bool = True,
     ) -> None:
         super().__init__()
-        for key, values, allowed in (
-            ("modalities", modalities, Modality),
-            ("on_error", [on_error], OnError),
-            ("class_balance", [class_balance], ClassBalance),
-        ):
-            unknown = [value for value in values if value not in get_args(allowed)]
-            if unknown:
-                raise ValueError(
-                    f"data.{key}: expected one of {get_args(allowed)}, got {', '.join(unknown)}"
-                )
+        for modality in modalities:
+            require_choice("data.modalities", modality, Modality)
+        require_choice("data.on_error", on_error, OnError)
+        require_choice("data.class_balance", class_balance, ClassBalance)
         if (mean is None) != (std is None):
             raise ValueError("data.mean and data.std: give both, or neither (computed on train)")
         self.source = source(root=root)

@@ -16,12 +16,13 @@ import warnings
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Literal, get_args
+from typing import BinaryIO, Literal
 
 import numpy as np
 import torch
 from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
+from rolefusion.choices import require_choice
 from rolefusion.data.rejections import Rejected
 
 ResizeMode = Literal["pad", "crop", "stretch"]
@@ -74,11 +75,7 @@ class ImagePolicy:
             raise ValueError(
                 f"data.images.pad_value must be a grey level 0-255, got {self.pad_value}"
             )
-        if self.resize not in get_args(ResizeMode):
-            raise ValueError(
-                f"data.images.resize must be one of {', '.join(get_args(ResizeMode))}, "
-                f"got {self.resize!r}"
-            )
+        require_choice("data.images.resize", self.resize, ResizeMode)
 
 
 def load_image(path: Path, policy: ImagePolicy) -> tuple[torch.Tensor, tuple[int, int]]:

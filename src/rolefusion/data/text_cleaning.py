@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from typing import Literal, get_args
+from typing import Literal
 
+from rolefusion.choices import require_choice
 from rolefusion.data.rejections import Rejected
 
 UnicodeForm = Literal["NFC", "NFKC", "NFD", "NFKD"]
@@ -22,10 +23,7 @@ class NormalizeUnicode:
     split apart: full-width letters, ligatures, non-breaking spaces, superscripts."""
 
     def __init__(self, form: UnicodeForm = "NFKC") -> None:
-        if form not in get_args(UnicodeForm):
-            raise ValueError(
-                f"NormalizeUnicode: form must be one of {get_args(UnicodeForm)}, got {form!r}"
-            )
+        require_choice("NormalizeUnicode: form", form, UnicodeForm)
         self.form = form
 
     def __call__(self, text: str) -> str:
@@ -62,10 +60,7 @@ class LimitLength:
     def __init__(self, max_chars: int = 2000, action: LengthAction = "truncate") -> None:
         if max_chars < 1:
             raise ValueError(f"LimitLength: max_chars must be positive, got {max_chars}")
-        if action not in get_args(LengthAction):
-            raise ValueError(
-                f"LimitLength: action must be one of {get_args(LengthAction)}, got {action!r}"
-            )
+        require_choice("LimitLength: action", action, LengthAction)
         self.max_chars, self.action = max_chars, action
 
     def __call__(self, text: str) -> str:

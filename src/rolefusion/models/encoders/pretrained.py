@@ -8,11 +8,12 @@ optional ``pretrained`` extra (``transformers``); ``tokenizers`` is a core depen
 
 from __future__ import annotations
 
-from typing import Literal, get_args
+from typing import Literal
 
 import torch
 from torch import nn
 
+from rolefusion.choices import require_choice
 from rolefusion.data.pretrained_text import resolve_model_path
 from rolefusion.models.features import ModalityFeatures, masked_mean
 
@@ -56,10 +57,7 @@ class PretrainedTextEncoder(nn.Module):
             raise ImportError(
                 "PretrainedTextEncoder needs `transformers`: pip install 'rolefusion[pretrained]'"
             ) from err
-        if pooling not in get_args(Pooling):
-            raise ValueError(
-                f"model.text_encoder.pooling={pooling!r}; expected one of {list(get_args(Pooling))}"
-            )
+        require_choice("model.text_encoder.pooling", pooling, Pooling)
         path = resolve_model_path(model)
         # local_files_only: never reach the network, whatever HF_HUB_OFFLINE says.
         self.backbone = AutoModel.from_pretrained(str(path), local_files_only=True)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import ClassVar, Literal, get_args
+from typing import ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from rolefusion.choices import require_choice
 from rolefusion.models.features import ModalityFeatures
 from rolefusion.models.fusion.base import Fusion
 
@@ -52,14 +53,8 @@ class LateFusion(Fusion):
         dropout: float = 0.1,
     ) -> None:
         super().__init__(modalities, dim)
-        for key, value, allowed in (
-            ("combine", combine, Combine),
-            ("weights", weights, ModalityWeights),
-        ):
-            if value not in get_args(allowed):
-                raise ValueError(
-                    f"LateFusion: {key} must be one of {get_args(allowed)}, got {value!r}"
-                )
+        require_choice("LateFusion: combine", combine, Combine)
+        require_choice("LateFusion: weights", weights, ModalityWeights)
         self.combine = combine
         self.heads = nn.ModuleDict(
             {
