@@ -50,6 +50,8 @@ def test_eval_command_writes_metrics_and_a_confusion_png(trained_run: Path, tmp_
     assert result["split"] == "val" and "val/f1" in result["metrics"]
     assert sum(map(sum, result["confusion_matrix"])) == result["examples"]
     assert (out / "confusion_matrix.png").stat().st_size > 1000
+    ids = [line.split(",", 1)[0] for line in (out / "predictions.csv").read_text().splitlines()]
+    assert ids[1:] == [f"val-{i:05d}" for i in range(result["examples"])]  # the split it scored
 
 
 class RunsCode:

@@ -47,18 +47,25 @@ def test_quick_sweep_and_its_report(tmp_path: Path, data_dir: Path) -> None:
         rows = list(csv.DictReader(handle))
     assert sorted(row["model/fusion"] for row in rows) == ["concat", "gated"]
     for row in rows:
-        assert (row["done"], row["jobs"], row["failed"]) == ("2", "2", "0")
-        f1 = [
-            json.loads((job / "metrics.json").read_text())["metrics"]["test/f1"]
+        assert (row["n"], row["jobs"], row["failed"]) == ("2", "2", "0")
+        jobs = [
+            job
             for job in sweep_dir.iterdir()
             if job.is_dir()
             and f"model/fusion={row['model/fusion']}"
             in (job / ".hydra" / "overrides.yaml").read_text()
         ]
-        mean, std = (float(x) for x in row["test/f1"].split(" ± "))
-        assert mean == pytest.approx(sum(f1) / 2, abs=1e-4)
-        assert std == pytest.approx(abs(f1[0] - f1[1]) / 2**0.5, abs=1e-4)
-    assert (sweep_dir / "report.md").read_text().count("| concat |") == 1
+        f1 = [json.loads((job / "metrics.json").read_text())["metrics"]["test/f1"] for job in jobs]
+        assert float(row["test/f1_mean"]) == pytest.approx(sum(f1) / 2, abs=1e-6)
+        assert float(row["test/f1_std"]) == pytest.approx(abs(f1[0] - f1[1]) / 2**0.5, abs=1e-6)
+        assert float(row["test/f1_ci_low"]) <= float(row["test/f1_mean"])
+        assert all((job / "predictions.csv").is_file() for job in jobs)
+    # Ranked by the sweep's optimised metric on validation; the runner-up tested against it.
+    assert float(rows[0]["val/f1_best_mean"]) >= float(rows[1]["val/f1_best_mean"])
+    assert rows[0]["verdict"] == "best" and rows[0]["p"] == ""
+    assert rows[1]["verdict"] in ("tied", "worse", "better") and 0 <= float(rows[1]["p"]) <= 1
+    text = (sweep_dir / "report.md").read_text()
+    assert text.count("| concat |") == 1 and "p (Holm)" in text
     for plot in ("f1_by_configuration.png", "per_class_f1.png", "confusion_best.png"):
         assert (sweep_dir / plot).stat().st_size > 1000
 

@@ -258,6 +258,9 @@ def test_two_process_ddp_counts_every_evaluation_example_once(tmp_path, data_dir
     (run,) = (tmp_path / "outputs" / "train" / "runs").iterdir()
     written = json.loads((run / "metrics.json").read_text())
     assert sum(map(sum, written["confusion_matrix"])) == 33
+    # predictions.csv gathers both ranks' rows: each test example once, in the split's order.
+    ids = [line.split(",", 1)[0] for line in (run / "predictions.csv").read_text().splitlines()]
+    assert ids[1:] == [f"test-{i:05d}" for i in range(33)]
     single = evaluate(written["best_checkpoint"], "test")
     assert single["confusion_matrix"] == written["confusion_matrix"]
     for name in ("acc", "precision", "recall", "f1", "loss"):

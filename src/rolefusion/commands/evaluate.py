@@ -33,6 +33,7 @@ from rolefusion.robustness.suite import (
 )
 from rolefusion.runs.artifacts import print_metrics_table, scalar_metrics, write_json_atomically
 from rolefusion.runs.plots import plot_confusion_matrix
+from rolefusion.runs.predictions import PREDICTIONS_FILE, write_predictions
 from rolefusion.runs.restore import restore
 
 log = logging.getLogger(__name__)
@@ -144,6 +145,10 @@ def run(cfg: DictConfig) -> None:
     out_dir = Path(cfg.out_dir) if cfg.out_dir else run_dir / "eval" / cfg.split
     out_dir.mkdir(parents=True, exist_ok=True)
     write_json_atomically(out_dir / "metrics.json", result)
+    # Now, before the robustness suite scores other batches with the same trainer.
+    examples = evaluation.run.datamodule.examples[cfg.split]
+    write_predictions(out_dir / PREDICTIONS_FILE, evaluation.trainer.callback_metrics, examples,
+                      evaluation.run.model.hparams)  # fmt: skip
     plot_confusion(result, out_dir / "confusion_matrix.png")
     print_metrics_table(result["metrics"], cfg.split)
     log.info("written: %s", out_dir / "metrics.json")

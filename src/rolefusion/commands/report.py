@@ -1,18 +1,23 @@
-"""``rolefusion-report SWEEP_DIR``: one row per configuration of a sweep, seeds averaged.
+"""``rolefusion-report SWEEP_DIR``: a sweep's configurations, seeds averaged, vs the best one.
 
-Reads every job directory of a Hydra multirun (its ``.hydra/overrides.yaml`` and its
-``metrics.json``, or ``failed.json``), groups jobs whose overrides differ only in ``seed``, and
-writes ``report.md``, ``report.csv`` and plots (macro-F1 by configuration with error bars,
-per-class F1 as a heatmap, the best configuration's confusion matrix) into the sweep directory
-or ``--out``, and prints the table.
+One row per configuration, the best (C1) first, and whether its difference from C1 is real.
+
+Reads every job directory of a Hydra multirun (``.hydra/overrides.yaml``, ``config.yaml``,
+``metrics.json`` or ``failed.json``, ``predictions.csv``), groups jobs whose overrides differ only
+in ``seed``, ranks the configurations by the sweep's optimised metric on validation
+(``optimized_metric``, ``val/f1_best`` by default) and compares each with the best on the same
+test examples: a paired bootstrap over examples with seeds as strata, Holm-corrected
+(:mod:`rolefusion.runs.statistics`). Writes ``report.md``, ``report.csv`` and plots (the test
+metric by configuration with 95% confidence intervals, per-class F1 as a heatmap, the best
+configuration's confusion matrix) into the sweep directory or ``--out``, and prints the table.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import json
-import statistics
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,14 +27,40 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 import yaml
+from matplotlib.container import BarContainer, ErrorbarContainer
 from rich.console import Console
 from rich.table import Table
 
 from rolefusion.runs.plots import plot_confusion_matrix
+from rolefusion.runs.predictions import (
+    PREDICTIONS_FILE,
+    aligned,
+    class_names_of,
+    decoded,
+    read_predictions,
+)
+from rolefusion.runs.statistics import (
+    ALPHA,
+    RESAMPLES,
+    PairedComparison,
+    SeedSummary,
+    holm,
+    paired_bootstrap,
+    seed_summary,
+    verdict,
+)
 
 IGNORED_KEYS = ("seed", "hydra.", "paths.")
 """Overrides that do not make a configuration: seeds are averaged over; paths are plumbing."""
+
+DEFAULT_RANKING = "val/f1_best"
+PAIRED_METRICS = {"test/f1": "f1", "test/acc": "acc"}
+"""The test metrics the paired test can recompute from ``predictions.csv``."""
+
+LABEL_LENGTH = 34
+"""Longest configuration label on a plot axis; the table holds the full settings."""
 
 
 @dataclass
@@ -39,6 +70,7 @@ class Job:
     metrics: dict[str, float] | None = None
     result: dict[str, Any] | None = None
     error: str | None = None
+    config: dict[str, Any] = field(default_factory=dict)
 
     @property
     def status(self) -> str:
@@ -46,11 +78,26 @@ class Job:
             return "done"
         return "failed" if self.error is not None else "incomplete"
 
+    @property
+    def predictions(self) -> Path:
+        return self.directory / PREDICTIONS_FILE
+
+    def setting(self, dotted: str, default: Any = None) -> Any:
+        """A value of the job's resolved ``config.yaml`` (``data.task``), or ``default``."""
+        node: Any = self.config
+        for part in dotted.split("."):
+            if not isinstance(node, dict) or part not in node:
+                return default
+            node = node[part]
+        return node
+
 
 @dataclass
 class Configuration:
     settings: dict[str, str]
     jobs: list[Job] = field(default_factory=list)
+    name: str = ""
+    """``C1``, ``C2``, ... in rank order: what the plots call it."""
 
     @property
     def done(self) -> list[Job]:
@@ -59,13 +106,35 @@ class Configuration:
     def values(self, metric: str) -> list[float]:
         return [job.metrics[metric] for job in self.done if metric in job.metrics]
 
-    def mean(self, metric: str) -> float:
-        values = self.values(metric)
-        return statistics.mean(values) if values else float("nan")
+    def summary(self, metric: str) -> SeedSummary:
+        """Mean, std and 95% confidence interval of ``metric`` over the finished seeds."""
+        return seed_summary(self.values(metric))
 
-    def std(self, metric: str) -> float:
-        values = self.values(metric)
-        return statistics.stdev(values) if len(values) > 1 else 0.0
+    def mean(self, metric: str) -> float:
+        return self.summary(metric).mean
+
+    def count(self, status: str) -> int:
+        return sum(job.status == status for job in self.jobs)
+
+    @property
+    def label(self) -> str:
+        """Settings with keys shortened to their last component: ``fusion=concat``."""
+        return " ".join(f"{_last(k)}={v}" for k, v in self.settings.items())
+
+
+@dataclass(frozen=True)
+class Tested:
+    """A configuration's paired test against the best: ``p`` is Holm-adjusted (NaN when not
+    tested), ``verdict`` is ``best``, ``better``, ``worse``, ``tied`` or ``-``."""
+
+    verdict: str
+    p: float = math.nan
+    comparison: PairedComparison | None = None
+    note: str | None = None
+
+
+def _last(key: str) -> str:
+    return key.replace("/", ".").split(".")[-1]
 
 
 def read_jobs(sweep_dir: Path) -> list[Job]:
@@ -75,6 +144,8 @@ def read_jobs(sweep_dir: Path) -> list[Job]:
         directory = overrides_file.parent.parent
         overrides = dict(o.split("=", 1) for o in yaml.safe_load(overrides_file.read_text()) or [])
         job = Job(directory, {k.lstrip("+~"): v for k, v in overrides.items()})
+        if (directory / "config.yaml").is_file():
+            job.config = yaml.safe_load((directory / "config.yaml").read_text()) or {}
         if (directory / "metrics.json").is_file():
             job.result = json.loads((directory / "metrics.json").read_text())
             job.metrics = job.result["metrics"]
@@ -107,43 +178,221 @@ def test_metrics(configs: list[Configuration]) -> list[str]:
     return [m for m in first if m in present] + sorted(present - set(first) - {"test/loss"})
 
 
+def ranking_metric(jobs: list[Job]) -> str:
+    """The sweep's ``optimized_metric`` (what a sweeper maximised), ``val/f1_best`` if unset."""
+    named = {job.setting("optimized_metric") for job in jobs if job.status == "done"} - {None}
+    return named.pop() if len(named) == 1 else DEFAULT_RANKING
+
+
 def rank(configs: list[Configuration], metric: str) -> list[Configuration]:
-    """Best first by the mean of ``metric``; configurations without a finished job last."""
-    return sorted(configs, key=lambda c: (not c.done, -np.nan_to_num(c.mean(metric), nan=-1)))
+    """Best first by the mean of ``metric`` (lowest first for a loss); configurations without
+    a value last. Names them ``C1``, ``C2``, ... in that order."""
+    sign = 1 if "loss" in metric else -1
+
+    def key(config: Configuration) -> tuple[bool, float]:
+        mean = config.mean(metric)
+        return (math.isnan(mean), 0.0 if math.isnan(mean) else sign * mean)
+
+    ranked = sorted(configs, key=key)
+    for position, config in enumerate(ranked, 1):
+        config.name = f"C{position}"
+    return ranked
 
 
-def table_rows(swept: list[str], configs: list[Configuration], metrics: list[str]) -> list[list]:
+def _paired_setting(job: Job, metric: str) -> dict[str, Any]:
+    """How ``metric`` is computed for the job's task: what :func:`paired_bootstrap` needs."""
+    task = job.setting("data.task", "multiclass")
+    average = job.setting("model.average", "macro")
+    return {
+        "metric": PAIRED_METRICS[metric],
+        "average": "binary" if task == "binary" else average,
+        "multilabel": task == "multilabel",
+    }
+
+
+def compare_with_best(
+    configs: list[Configuration],
+    metric: str = "test/f1",
+    resamples: int = RESAMPLES,
+    seed: int = 0,
+    alpha: float = ALPHA,
+) -> list[Tested]:
+    """Each configuration against the first (the best), on the same test examples: a paired
+    bootstrap over ``predictions.csv`` rows aligned by id, every seed a stratum, then Holm's
+    correction over the comparisons made. One :class:`Tested` per configuration, in order.
+
+    Raises ``ValueError`` naming the files when two runs' predictions hold different examples.
+    """
+    best = configs[0]
+    if not best.done:
+        return [Tested("-", note="no finished job")] * len(configs)
+    frames: dict[Path, pd.DataFrame] = {}
+
+    def read(jobs: list[Job]) -> dict[Path, pd.DataFrame]:
+        for job in jobs:
+            if job.predictions not in frames:
+                frames[job.predictions] = read_predictions(job.predictions)
+        return {job.predictions: frames[job.predictions] for job in jobs}
+
+    setting = _paired_setting(best.done[0], metric)
+    multilabel = setting.pop("multilabel")
+    missing_best = [str(j.predictions) for j in best.done if not j.predictions.is_file()]
+    tested: list[Tested] = [Tested("best")]
+    comparisons: dict[int, PairedComparison] = {}
+    for position, config in enumerate(configs[1:], 1):
+        missing = [str(j.predictions) for j in config.done if not j.predictions.is_file()]
+        if not config.done:
+            tested.append(Tested("-", note="no finished job"))
+        elif missing_best:
+            tested.append(
+                Tested(
+                    "-",
+                    note=f"not tested: the reference C1 has no "
+                    f"{PREDICTIONS_FILE} in {', '.join(missing_best)}",
+                )
+            )
+        elif missing:
+            tested.append(
+                Tested("-", note=f"not tested: no {PREDICTIONS_FILE} in {', '.join(missing)}")
+            )
+        else:
+            rows = aligned(read(best.done) | read(config.done))
+            decisions = [decoded(frame, multilabel) for frame in rows.values()]
+            labels = decisions[0][0]
+            predicted = [p for _, p in decisions]
+            reference, candidate = predicted[: len(best.done)], predicted[len(best.done) :]
+            num_classes = len(class_names_of(next(iter(rows.values()))))
+            comparisons[position] = paired_bootstrap(
+                labels,
+                candidate,
+                reference,
+                num_classes=num_classes,
+                resamples=resamples,
+                seed=seed,
+                **setting,
+            )
+            tested.append(Tested("tied"))
+    adjusted = holm([c.p_value for c in comparisons.values()])
+    for (position, comparison), p in zip(comparisons.items(), adjusted, strict=True):
+        tested[position] = Tested(verdict(comparison.difference, p, alpha), p, comparison)
+    return tested
+
+
+# -- the tables -------------------------------------------------------------------------------
+
+
+def summary_frame(
+    swept: list[str], configs: list[Configuration], metrics: list[str], tested: list[Tested]
+) -> pd.DataFrame:
+    """``report.csv``: the swept keys, ``n`` (finished seeds), ``jobs``, ``failed``,
+    ``incomplete``, ``<metric>_mean``, ``_std``, ``_ci_low``, ``_ci_high`` per metric, then
+    ``p`` (Holm-adjusted) and ``verdict``; an undefined number is left empty (NaN)."""
     rows = []
-    for config in configs:
-        failed = sum(job.status == "failed" for job in config.jobs)
-        incomplete = sum(job.status == "incomplete" for job in config.jobs)
-        rows.append(
-            [
-                *(config.settings[k] for k in swept),
-                len(config.done),
-                len(config.jobs),
-                failed,
-                incomplete,
-                *(f"{config.mean(m):.4f} ± {config.std(m):.4f}" if config.done else "-"
-                  for m in metrics),
-            ]
-        )  # fmt: skip
-    return rows
+    for config, test in zip(configs, tested, strict=True):
+        row: dict[str, Any] = {k: config.settings[k] for k in swept}
+        row |= {
+            "n": len(config.done),
+            "jobs": len(config.jobs),
+            "failed": config.count("failed"),
+            "incomplete": config.count("incomplete"),
+        }
+        for metric in metrics:
+            s = config.summary(metric)
+            row |= {
+                f"{metric}_mean": s.mean,
+                f"{metric}_std": s.std,
+                f"{metric}_ci_low": s.ci_low,
+                f"{metric}_ci_high": s.ci_high,
+            }
+        rows.append(row | {"p": test.p, "verdict": test.verdict})
+    return pd.DataFrame(rows)
 
 
-def write_markdown(path: Path, sweep_dir: Path, header: list[str], rows: list[list],
-                   failures: list[Job], plots: list[tuple[str, str]]) -> None:  # fmt: skip
+def readable(summary: SeedSummary) -> str:
+    """``mean ± std [ci_low, ci_high]``; one seed: ``mean (n=1)``, no interval."""
+    if summary.n == 0:
+        return "-"
+    if summary.n == 1:
+        return f"{summary.mean:.4f} (n=1)"
+    return f"{summary.mean:.4f} ± {summary.std:.4f} [{summary.ci_low:.4f}, {summary.ci_high:.4f}]"
+
+
+def _p_text(test: Tested, resamples: int) -> str:
+    if math.isnan(test.p):
+        return "-"
+    return f"<{1 / resamples:g}" if test.p < 1 / resamples else f"{test.p:.4f}"
+
+
+def _difference_text(test: Tested) -> str:
+    if test.verdict == "best":
+        return "reference"
+    if test.comparison is None:
+        return "-"
+    c = test.comparison
+    return f"{c.difference:+.4f} [{c.ci_low:+.4f}, {c.ci_high:+.4f}]"
+
+
+def readable_table(
+    swept: list[str],
+    configs: list[Configuration],
+    metrics: list[str],
+    tested: list[Tested],
+    metric: str,
+    resamples: int,
+) -> tuple[list[str], list[list[str]]]:
+    """The header and rows that ``report.md`` and the terminal show."""
+    header = [
+        "config",
+        *swept,
+        "n",
+        "jobs",
+        "failed",
+        "incomplete",
+        *metrics,
+        f"Δ {metric} vs C1 [95% CI]",
+        "p (Holm)",
+        "verdict",
+    ]
+    rows = [
+        [
+            config.name,
+            *(config.settings[k] for k in swept),
+            str(len(config.done)),
+            str(len(config.jobs)),
+            str(config.count("failed")),
+            str(config.count("incomplete")),
+            *(readable(config.summary(m)) for m in metrics),
+            _difference_text(test),
+            _p_text(test, resamples),
+            test.verdict,
+        ]
+        for config, test in zip(configs, tested, strict=True)
+    ]
+    return header, rows
+
+
+def write_markdown(
+    path: Path,
+    sweep_dir: Path,
+    header: list[str],
+    rows: list[list[str]],
+    method: str,
+    notes: list[str],
+    failures: list[Job],
+    plots: list[tuple[str, str]],
+) -> None:
     lines = [
         f"# Sweep report: {sweep_dir}",
         "",
-        "Mean ± standard deviation over the finished jobs (seeds) of each configuration, "
-        "best first by test F1.",
+        method,
         "",
         "| " + " | ".join(header) + " |",
         "|" + "|".join("---" for _ in header) + "|",
         *("| " + " | ".join(str(v) for v in row) + " |" for row in rows),
         "",
     ]
+    if notes:
+        lines += ["Notes:", "", *(f"- {note}" for note in notes), ""]
     if failures:
         lines += ["## Failed jobs", ""]
         lines += [f"- `{job.directory}`: {job.error}" for job in failures]
@@ -153,40 +402,141 @@ def write_markdown(path: Path, sweep_dir: Path, header: list[str], rows: list[li
     path.write_text("\n".join(lines))
 
 
-def _label(config: Configuration) -> str:
-    return " ".join(f"{k.split('/')[-1]}={v}" for k, v in config.settings.items())
+def method_text(
+    ranking: str,
+    metric: str,
+    configs: list[Configuration],
+    tested: list[Tested],
+    resamples: int,
+    seed: int,
+    alpha: float,
+) -> str:
+    """What ``report.md`` says the numbers mean and how the test was done."""
+    compared = [t.comparison for t in tested if t.comparison is not None]
+    examples = f"the same {compared[0].examples} test examples" if compared else "the same examples"
+    return "\n".join(
+        [
+            "One row per configuration (C1, C2, ... in rank order; the plots use these names), "
+            f"best first by {ranking}; the test metrics beside it. Each cell: mean ± standard "
+            "deviation [95% confidence interval of the mean, "
+            "Student t with n − 1 degrees of freedom] over the configuration's finished seeds; "
+            "`(n=1)`: a single seed, so no spread and no interval.",
+            "",
+            f"**Is the difference real?** Every configuration is compared with C1 on {examples}, "
+            f"by {_metric_title(metric, configs)}: a paired bootstrap with {resamples:,} resamples "
+            f"of the examples drawn with replacement (seed {seed}). Every seed of both "
+            "configurations is scored on the same resample (seeds are strata), and the statistic "
+            "is the difference of the means over seeds (Δ, with its 95% percentile interval). "
+            "Two-sided p = min(1, 2·min(P(Δ* ≤ 0), P(Δ* ≥ 0))), adjusted by Holm's step-down "
+            f"method over the {len(compared)} comparison{'s' * (len(compared) != 1)}; "
+            f"α = {alpha}. **worse** / **better**: "
+            f"adjusted p < {alpha} and a lower / higher mean than C1; **better** means the "
+            "configuration picked on validation was beaten on test. **tied**: no difference "
+            "detected at this α, which does not prove there is none.",
+        ]
+    )
 
 
-def plot_f1(configs: list[Configuration], metric: str, path: Path) -> None:
-    shown = [c for c in configs if c.done]
-    figure, axis = plt.subplots(figsize=(max(6, 0.55 * len(shown) + 2), 4.5))
-    axis.bar(range(len(shown)), [c.mean(metric) for c in shown],
-             yerr=[c.std(metric) for c in shown], capsize=3, color="tab:blue")  # fmt: skip
-    axis.set_xticks(range(len(shown)), [_label(c) for c in shown], rotation=40, ha="right",
-                    fontsize=8)  # fmt: skip
-    axis.set_ylabel(f"{metric} (mean ± std over seeds)")
-    axis.set_ylim(0, 1.05)
+# -- the plots --------------------------------------------------------------------------------
+
+
+def _axis_label(config: Configuration) -> str:
+    label = f"{config.name} {config.label}"
+    return label if len(label) <= LABEL_LENGTH else label[: LABEL_LENGTH - 1] + "…"
+
+
+def _metric_title(metric: str, configs: list[Configuration]) -> str:
+    job = next((j for c in configs for j in c.done), None)
+    task = job.setting("data.task", "multiclass") if job else "multiclass"
+    average = job.setting("model.average", "macro") if job else "macro"
+    split, _, name = metric.partition("/")
+    if name == "f1":
+        return f"{split} F1 of the positive class" if task == "binary" else f"{split} {average}-F1"
+    return {"acc": f"{split} accuracy"}.get(name, metric)
+
+
+def _seeds_text(counts: Sequence[int]) -> str:
+    low, high = min(counts), max(counts)
+    return f"{low} seed{'s' * (high > 1)}" if low == high else f"{low}–{high} seeds"
+
+
+def plot_metric(
+    configs: list[Configuration], metric: str, path: Path
+) -> tuple[BarContainer, ErrorbarContainer | None]:
+    """Bars of ``metric``'s mean per configuration with 95% confidence intervals; a
+    configuration with one seed gets no error bar (not a ±0 one). A score's interval is drawn
+    cut at 0 and 1, the values it can take (few seeds make Student-t intervals wide); the tables
+    keep it whole. Returns what was drawn."""
+    shown = [c for c in configs if c.summary(metric).n]
+    summaries = [c.summary(metric) for c in shown]
+    bounded = all(0 <= s.mean <= 1 for s in summaries)
+    figure, axis = plt.subplots(figsize=(max(6, 0.55 * len(shown) + 2.5), 4.8))
+    positions = np.arange(len(shown))
+    bars = axis.bar(positions, [s.mean for s in summaries], color="tab:blue")
+    spread = [i for i, s in enumerate(summaries) if s.n > 1]
+    low = [max(summaries[i].ci_low, 0) if bounded else summaries[i].ci_low for i in spread]
+    high = [min(summaries[i].ci_high, 1) if bounded else summaries[i].ci_high for i in spread]
+    errorbars = None
+    if spread:
+        means = np.array([summaries[i].mean for i in spread])
+        errorbars = axis.errorbar(positions[spread], means, yerr=[means - low, high - means],
+                                  fmt="none", ecolor="black", capsize=3)  # fmt: skip
+    axis.set_xticks(positions, [_axis_label(c) for c in shown], rotation=40, ha="right", fontsize=8)
+    counts = [s.n for s in summaries]
+    interval = "mean ± 95% CI" if max(counts) > 1 else "mean, no interval"
+    single = " (no interval where n=1)" if min(counts) == 1 < max(counts) else ""
+    axis.set_title(
+        f"{_metric_title(metric, configs)}, {interval} over {_seeds_text(counts)}{single}",
+        fontsize=10,
+    )
+    axis.set_ylabel(metric)
+    if bounded:
+        axis.set_ylim(0, 1.05)
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
+    return bars, errorbars
 
 
 def plot_per_class(configs: list[Configuration], path: Path) -> bool:
+    """Configurations x classes, test F1 averaged over seeds, with the values written in when
+    the grid is small enough to read them."""
     shown = [c for c in configs if any(j.result and "per_class" in j.result for j in c.done)]
     if not shown:
         return False
     classes = list(next(j.result for j in shown[0].done if "per_class" in j.result)["per_class"])
     grid = np.array(
-        [[statistics.mean(j.result["per_class"][name]["f1"] for j in c.done
-                          if "per_class" in j.result) for name in classes] for c in shown]
-    )  # fmt: skip
+        [
+            [
+                np.mean(
+                    [j.result["per_class"][name]["f1"] for j in c.done if "per_class" in j.result]
+                )
+                for name in classes
+            ]
+            for c in shown
+        ]
+    )
     figure, axis = plt.subplots(
-        figsize=(max(5, 0.6 * len(classes) + 3), max(3, 0.35 * len(shown) + 1.5))
+        figsize=(max(5, 0.65 * len(classes) + 4), max(3, 0.4 * len(shown) + 1.8))
     )
     image = axis.imshow(grid, vmin=0, vmax=1, cmap="viridis", aspect="auto")
+    if grid.size <= 400:
+        for (row, column), value in np.ndenumerate(grid):
+            axis.text(
+                column,
+                row,
+                f"{value:.2f}",
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="black" if value > 0.6 else "white",
+            )
     axis.set_xticks(range(len(classes)), classes, rotation=40, ha="right", fontsize=8)
-    axis.set_yticks(range(len(shown)), [_label(c) for c in shown], fontsize=8)
-    figure.colorbar(image, label="test F1 (mean over seeds)")
+    axis.set_yticks(range(len(shown)), [_axis_label(c) for c in shown], fontsize=8)
+    axis.set_xlabel("class")
+    counts = [len([j for j in c.done if "per_class" in j.result]) for c in shown]
+    axis.set_title(f"per-class test F1, mean over {_seeds_text(counts)}", fontsize=10)
+    figure.colorbar(image, label="test F1")
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
@@ -201,43 +551,84 @@ def plot_confusion(config: Configuration, path: Path) -> bool:
     if matrix.ndim == 3:  # multilabel: one 2x2 per class -> false negatives / positives per class
         return False
     classes = results[0].get("classes") or [str(i) for i in range(len(matrix))]
-    title = f"{_label(config)} (summed over {len(results)} seeds)"
+    title = f"{_axis_label(config)}: test, summed over {_seeds_text([len(results)])}"
     plot_confusion_matrix(matrix, classes, title, path)
     return True
 
 
-def report(sweep_dir: Path, out: Path | None = None, metric: str = "test/f1") -> Path:
-    """Write the report of ``sweep_dir`` into ``out`` (default: the sweep directory)."""
+# -- the command ------------------------------------------------------------------------------
+
+
+def report(
+    sweep_dir: Path,
+    out: Path | None = None,
+    metric: str = "test/f1",
+    rank_by: str | None = None,
+    resamples: int = RESAMPLES,
+    seed: int = 0,
+    alpha: float = ALPHA,
+) -> Path:
+    """Write the report of ``sweep_dir`` into ``out`` (default: the sweep directory).
+
+    Args:
+        metric: the test metric plotted and compared with the best (``test/f1``, ``test/acc``).
+        rank_by: what ranks the rows (default: the jobs' ``optimized_metric``).
+        resamples, seed, alpha: of the paired bootstrap and Holm's correction.
+    """
+    if metric not in PAIRED_METRICS:
+        raise ValueError(
+            f"metric: the paired test recomputes {list(PAIRED_METRICS)}, got {metric!r}"
+        )
     out = out or sweep_dir
     out.mkdir(parents=True, exist_ok=True)
     jobs = read_jobs(sweep_dir)
     swept, configs = configurations(jobs)
-    configs = rank(configs, metric)
-    metrics = test_metrics(configs)
-    header = [*swept, "done", "jobs", "failed", "incomplete", *metrics]
-    rows = table_rows(swept, configs, metrics)
-    with (out / "report.csv").open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(header)
-        writer.writerows(rows)
+    notes = []
+    available = {m for job in jobs if job.metrics for m in job.metrics}
+    if rank_by is not None and rank_by not in available:
+        raise ValueError(
+            f"--rank-by {rank_by}: no finished job has it; they have {sorted(available)}"
+        )
+    if rank_by is not None:
+        ranking = f"**{rank_by}** (`--rank-by`)"
+    else:
+        rank_by = ranking_metric(jobs)
+        ranking = f"**{rank_by}**, the sweep's `optimized_metric` (validation)"
+    if rank_by not in available and available:
+        notes.append(f"no finished job has {rank_by}: ranked by {metric}, so C1 is chosen on test")
+        rank_by, ranking = metric, f"**{metric}** (no job has {rank_by})"
+    configs = rank(configs, rank_by)
+    metrics = [rank_by, *(m for m in test_metrics(configs) if m != rank_by)]
+    tested = compare_with_best(configs, metric, resamples, seed, alpha)
+    notes += [f"{c.name}: {t.note}" for c, t in zip(configs, tested, strict=True) if t.note]
+    summary_frame(swept, configs, metrics, tested).to_csv(out / "report.csv", index=False)
+
     failures = [job for job in jobs if job.status == "failed"]
     plots = []
-    if any(c.done for c in configs):
-        plot_f1(configs, metric, out / "f1_by_configuration.png")
-        plots.append(("test F1 by configuration", "f1_by_configuration.png"))
+    if any(c.summary(metric).n for c in configs):
+        plot_metric(configs, metric, out / "f1_by_configuration.png")
+        plots.append((f"{metric} by configuration", "f1_by_configuration.png"))
     if plot_per_class(configs, out / "per_class_f1.png"):
         plots.append(("per-class test F1", "per_class_f1.png"))
     if configs[0].done and plot_confusion(configs[0], out / "confusion_best.png"):
         plots.append(("confusion matrix of the best configuration", "confusion_best.png"))
-    write_markdown(out / "report.md", sweep_dir, header, rows, failures, plots)
-    table = Table(title=f"{sweep_dir}: {len(jobs)} jobs", title_justify="left")
-    for column in header:
-        table.add_column(column, justify="left" if column in swept else "right")
+    header, rows = readable_table(swept, configs, metrics, tested, metric, resamples)
+    method = method_text(ranking, metric, configs, tested, resamples, seed, alpha)
+    write_markdown(out / "report.md", sweep_dir, header, rows, method, notes, failures, plots)
+
+    # The terminal gets the ranking and the tested metric; report.md holds every column.
+    printed = [*swept, "config", "n", rank_by, metric, header[-3], "p (Holm)", "verdict"]
+    shown = [i for i, column in enumerate(header) if column in printed]
+    table = Table(title=f"{sweep_dir}: {len(jobs)} jobs, ranked by {rank_by}", title_justify="left")
+    for i in shown:
+        table.add_column(header[i], justify="left" if header[i] in swept else "right")
     for row, config in zip(rows, configs, strict=True):
         style = "red" if any(j.status == "failed" for j in config.jobs) else None
-        table.add_row(*(str(v) for v in row), style=style)
+        table.add_row(*(row[i] for i in shown), style=style)
     console = Console()
     console.print(table)
+    for note in notes:
+        console.print(f"[yellow]note[/] {note}")
     for job in failures:
         console.print(f"[red]failed[/] {job.directory}: {job.error}")
     console.print(f"written: {out / 'report.md'}, {out / 'report.csv'} and plots")
@@ -248,9 +639,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="rolefusion-report", description=__doc__.splitlines()[0])
     parser.add_argument("sweep_dir", type=Path, help="a Hydra multirun directory")
     parser.add_argument("--out", type=Path, default=None, help="default: the sweep directory")
-    parser.add_argument("--metric", default="test/f1", help="what the rows are sorted by")
+    parser.add_argument(
+        "--metric",
+        default="test/f1",
+        choices=list(PAIRED_METRICS),
+        help="the test metric plotted and compared with the best",
+    )
+    parser.add_argument(
+        "--rank-by",
+        default=None,
+        help=f"what ranks the rows (default: the sweep's optimized_metric, else {DEFAULT_RANKING})",
+    )
+    parser.add_argument(
+        "--resamples", type=int, default=RESAMPLES, help="bootstrap resamples of the test examples"
+    )
     args = parser.parse_args()
-    report(args.sweep_dir, args.out, args.metric)
+    report(args.sweep_dir, args.out, args.metric, args.rank_by, args.resamples)
 
 
 if __name__ == "__main__":

@@ -40,6 +40,7 @@ from rolefusion.runs.directory import (
     task_overrides,
 )
 from rolefusion.runs.loggers import finish_loggers
+from rolefusion.runs.predictions import PREDICTIONS_FILE, write_predictions
 from rolefusion.runs.provenance import provenance
 
 log = logging.getLogger(__name__)
@@ -96,6 +97,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
         }
         log_test_details(trainer.loggers, details, datamodule.spec.class_names)
 
+    if trainer.is_global_zero and cfg.test:  # before metrics.json, which marks the run finished
+        write_predictions(output_dir / PREDICTIONS_FILE, trainer.callback_metrics,
+                          datamodule.examples["test"], model.hparams)  # fmt: skip
     if trainer.is_global_zero:
         write_json_atomically(
             output_dir / "metrics.json",

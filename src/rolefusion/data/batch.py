@@ -20,6 +20,10 @@ class Batch:
         audio: ``[B, 1, S]`` float waveform.
         dropped: modalities masked on purpose for every example (robustness evaluation): the
             model replaces their features with its learned "absent" embedding.
+        index: ``[B]`` long, each example's row in its split (``examples[i].record.id`` names
+            it): what ties a test prediction to its example in ``predictions.csv``. A tensor
+            rather than the id strings, so it travels with the batch, gathers across ranks and
+            returns from spawned processes like the metrics do.
     """
 
     label: torch.Tensor
@@ -28,6 +32,7 @@ class Batch:
     text_mask: torch.Tensor | None = None
     audio: torch.Tensor | None = None
     dropped: tuple[str, ...] = ()
+    index: torch.Tensor | None = None
 
     @property
     def modalities(self) -> tuple[str, ...]:

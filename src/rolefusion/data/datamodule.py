@@ -78,7 +78,7 @@ class RoleFusionDataset(Dataset):
     def __getitem__(self, index: int) -> dict[str, Any]:
         example = self.examples[index]
         record = example.record
-        item: dict[str, Any] = {"label": example.target, "text": record.text}
+        item: dict[str, Any] = {"label": example.target, "text": record.text, "index": index}
         if record.image is not None:
             image, _ = self.cache.load(record.image, self.images)
             item["image"] = self.image_transform(image)
@@ -116,7 +116,7 @@ class BatchCollator:
             label = torch.stack(labels)
         else:
             label = torch.tensor(labels, dtype=torch.long)
-        batch = Batch(label=label)
+        batch = Batch(label=label, index=torch.tensor([item["index"] for item in items]))
         if "image" in items[0]:
             batch.image = torch.stack([item["image"] for item in items])
         if "audio" in items[0]:

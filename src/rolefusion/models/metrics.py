@@ -32,6 +32,7 @@ from torchmetrics.classification import (
     MultilabelPrecision,
     MultilabelRecall,
 )
+from torchmetrics.utilities import dim_zero_cat
 
 from rolefusion.choices import Task
 
@@ -90,6 +91,50 @@ def metric_inputs(
     if task == "multilabel":
         return logits.float().sigmoid(), target.long()
     return logits, target
+
+
+def class_probabilities(task: str, logits: torch.Tensor) -> torch.Tensor:
+    """``[B, C]`` probabilities: a softmax over the classes (multiclass, binary), or each class's
+    sigmoid (multilabel)."""
+    logits = logits.detach().float()
+    return logits.sigmoid() if task == "multilabel" else logits.softmax(-1)
+
+
+class ExamplePredictions(Metric):
+    """Each evaluated example's row in its split, target and class probabilities: what
+    ``predictions.csv`` is written from.
+
+    The rows stay on the device until :meth:`compute`, so collecting them costs no host sync per
+    step; ``compute`` gathers every rank's rows (ranks may hold unequal shares) and returns them
+    in the split's order: ``index [N]``, ``target [N]`` (``[N, C]`` multilabel) and
+    ``probabilities [N, C]``, or None when no batch carried an index.
+    """
+
+    full_state_update = False
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.add_state("index", default=[], dist_reduce_fx="cat")
+        self.add_state("target", default=[], dist_reduce_fx="cat")
+        self.add_state("probabilities", default=[], dist_reduce_fx="cat")
+
+    def update(
+        self, index: torch.Tensor, probabilities: torch.Tensor, target: torch.Tensor
+    ) -> None:
+        self.index.append(index)
+        self.target.append(target)
+        self.probabilities.append(probabilities)
+
+    def compute(self) -> dict[str, torch.Tensor] | None:
+        if isinstance(self.index, list) and not self.index:
+            return None
+        index = dim_zero_cat(self.index)
+        order = index.argsort()
+        return {
+            "index": index[order],
+            "target": dim_zero_cat(self.target)[order],
+            "probabilities": dim_zero_cat(self.probabilities)[order],
+        }
 
 
 def classification_loss(task: str, class_weights: Sequence[float] | None = None) -> nn.Module:

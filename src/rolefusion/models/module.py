@@ -17,6 +17,8 @@ from rolefusion.models.classifier import FusionClassifier
 from rolefusion.models.fusion.base import Fusion
 from rolefusion.models.metrics import (
     Average,
+    ExamplePredictions,
+    class_probabilities,
     classification_loss,
     classification_metrics,
     confusion_metric,
@@ -26,6 +28,12 @@ from rolefusion.models.metrics import (
 
 CONFUSION_MATRIX = "test/confusion_matrix"
 """Where the last test epoch leaves its confusion matrix: ``trainer.callback_metrics[...]``."""
+
+PREDICTIONS = "predictions/"
+"""Where the last test epoch leaves each example's row in its split, target and class
+probabilities (``predictions/index``, ``/target``, ``/probabilities``: see
+:class:`ExamplePredictions`), beside the confusion matrix; outside ``test/``, so that no one
+reads them as metrics."""
 
 
 class RoleFusionModule(L.LightningModule):
@@ -124,6 +132,7 @@ class RoleFusionModule(L.LightningModule):
         self.val_f1_best = MaxMetric()
         self.val_f1_best.persistent(True)  # in checkpoints: a resumed run remembers its best
         self.test_confusion = confusion_metric(task, len(class_names), threshold)
+        self.test_predictions = ExamplePredictions()
 
     def setup(self, stage: str) -> None:
         unshare_metric_states(self)
@@ -179,6 +188,10 @@ class RoleFusionModule(L.LightningModule):
         _, logits = self._step(batch, self.test_metrics, "test")
         scores, target = metric_inputs(self.task, logits, batch.label)
         self.test_confusion.update(scores, target)
+        if batch.index is not None:
+            self.test_predictions.update(
+                batch.index, class_probabilities(self.task, logits), batch.label
+            )
 
     def on_test_epoch_end(self) -> None:
         self.log_dict(self.test_metrics.compute())
@@ -187,6 +200,12 @@ class RoleFusionModule(L.LightningModule):
         # travels back to the launching process. Not logged: loggers take scalars.
         self.trainer.callback_metrics[CONFUSION_MATRIX] = self.test_confusion.compute().cpu()
         self.test_confusion.reset()
+        predictions = self.test_predictions.compute()
+        self.test_predictions.reset()
+        for key in [k for k in self.trainer.callback_metrics if k.startswith(PREDICTIONS)]:
+            del self.trainer.callback_metrics[key]  # never an earlier test's rows
+        for name, value in (predictions or {}).items():
+            self.trainer.callback_metrics[PREDICTIONS + name] = value.cpu()
 
     def configure_optimizers(self) -> Any:
         optimizer = self.optimizer_factory(params=self.parameters())
