@@ -33,6 +33,7 @@ from rolefusion.runs.artifacts import (
     write_json_atomically,
 )
 from rolefusion.runs.build import build_model, instantiate_all, prepared_datamodule
+from rolefusion.runs.ceilings import model_ceilings
 from rolefusion.runs.directory import (
     checkpoint_to_resume,
     finished_metrics,
@@ -107,6 +108,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
                 "metrics": metrics,
                 **details,
                 "classes": list(datamodule.spec.class_names),
+                **_ceilings(datamodule, model),
                 "best_checkpoint": best_checkpoint,
                 "overrides": task_overrides(),
                 "seed": cfg.seed,
@@ -118,6 +120,12 @@ def train(cfg: DictConfig) -> dict[str, float]:
         log.info("run directory: %s", output_dir)
     finish_loggers(trainer.loggers)
     return metrics
+
+
+def _ceilings(datamodule: Any, model: Any) -> dict[str, Any]:
+    """``{"ceilings": ...}`` when the data knows the best accuracy of this model's class."""
+    ceilings = model_ceilings(datamodule.source, model.net.fusion)
+    return {} if ceilings is None else {"ceilings": ceilings}
 
 
 def run(cfg: DictConfig) -> float | None:

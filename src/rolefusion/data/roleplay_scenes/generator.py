@@ -20,7 +20,12 @@ import numpy as np
 from PIL import Image
 
 from rolefusion.data.audio import write_wav
-from rolefusion.data.roleplay_scenes.images import render_image
+from rolefusion.data.roleplay_scenes.images import render_image, render_pair
+from rolefusion.data.roleplay_scenes.interactions import (
+    Scene,
+    family_ceilings,
+    interaction_family,
+)
 from rolefusion.data.roleplay_scenes.roles import (
     LOOKS,
     SOUNDS,
@@ -34,7 +39,11 @@ from rolefusion.data.roleplay_scenes.roles import (
     validate_structure,
 )
 from rolefusion.data.roleplay_scenes.sound import render_audio
-from rolefusion.data.roleplay_scenes.text import render_text
+from rolefusion.data.roleplay_scenes.text import (
+    render_addressed_text,
+    render_ordered_text,
+    render_text,
+)
 
 # The package's name, not this module's, so log lines read as they did before the split.
 logger = logging.getLogger(__package__)
@@ -46,7 +55,7 @@ SPLITS: tuple[str, ...] = ("train", "val", "test")
 
 # Per-example random streams. Seed-sequence entropy lists of different lengths that differ only
 # by trailing zeros collide, so every stream uses four words and ends with a non-zero purpose.
-_LABEL, _IMAGE, _TEXT, _ORDER, _AUDIO = 1, 2, 3, 4, 5
+_LABEL, _IMAGE, _TEXT, _ORDER, _AUDIO, _SCENE = 1, 2, 3, 4, 5, 6
 
 
 def _rng(seed: int, split_id: int, index: int, stream: int) -> np.random.Generator:
@@ -95,6 +104,9 @@ class RolePlayScenes:
             ``ambiguity**2`` must divide ``num_roles``); off, the data set is exactly as without it.
         sample_rate: of the clips, in Hz (8000 to 48000); used only with ``audio``.
         audio_seconds: length of the clips (0.25 to 10); used only with ``audio``.
+        interaction: how the modalities combine into the role (:mod:`.interactions`):
+            ``redundant``, ``additive`` (the default), ``synergy`` or ``grounding``. Audio
+            exists for ``additive`` only.
     """
 
     def __init__(
@@ -111,6 +123,7 @@ class RolePlayScenes:
         audio: bool = False,
         sample_rate: int = 8000,
         audio_seconds: float = 0.5,
+        interaction: str = "additive",
     ) -> None:
         for name, value in (("num_train", num_train), ("num_val", num_val), ("num_test", num_test)):
             if not _is_int(value) or value < 1:
@@ -131,7 +144,13 @@ class RolePlayScenes:
             or not 0.25 <= audio_seconds <= 10
         ):
             raise ValueError(f"audio_seconds must lie in [0.25, 10], got {audio_seconds!r}")
-        validate_structure(num_roles, ambiguity, audio)
+        self.family = interaction_family(interaction, num_roles, ambiguity)
+        if audio and interaction != "additive":
+            raise ValueError(
+                f"audio clips exist for interaction=additive only, got interaction={interaction!r}"
+            )
+        if audio:
+            validate_structure(num_roles, ambiguity, audio)
         validate_label_noise(label_noise, num_roles)
         self.root = Path(root)
         self.sizes = {"train": num_train, "val": num_val, "test": num_test}
@@ -143,21 +162,23 @@ class RolePlayScenes:
         self.audio = audio
         self.sample_rate = sample_rate
         self.audio_seconds = float(audio_seconds)
-        self.roles = build_roles(num_roles, ambiguity, audio)
+        self.interaction = interaction
+        self.roles = build_roles(num_roles, ambiguity, audio) if audio else self.family.roles
 
     @property
-    def parameters(self) -> dict[str, int | float]:
+    def parameters(self) -> dict[str, int | float | str]:
         """Everything the generated files depend on, besides the generator version.
 
-        The audio parameters appear only with ``audio``, so a set without audio keeps the same
-        parameters, cache directory and files as before audio existed.
+        The audio parameters appear only with ``audio``, and ``interaction`` only when it is not
+        ``additive``, so today's scenes keep the parameters, cache directory and files they had
+        before either existed; a family that does not use ``ambiguity`` leaves it out.
         """
         audio = {
             "audio": True,
             "sample_rate": self.sample_rate,
             "audio_seconds": self.audio_seconds,
         }
-        return {
+        parameters: dict[str, int | float | str] = {
             "num_train": self.sizes["train"],
             "num_val": self.sizes["val"],
             "num_test": self.sizes["test"],
@@ -166,7 +187,17 @@ class RolePlayScenes:
             "ambiguity": self.ambiguity,
             "label_noise": self.label_noise,
             "seed": self.seed,
-        } | (audio if self.audio else {})
+        }
+        if not self.family.uses_ambiguity:
+            del parameters["ambiguity"]
+        if self.interaction != "additive":
+            parameters["interaction"] = self.interaction
+        return parameters | (audio if self.audio else {})
+
+    @property
+    def modalities(self) -> tuple[str, ...]:
+        """What every example carries: image and text, and audio with ``audio``."""
+        return ("image", "text", "audio") if self.audio else ("image", "text")
 
     @property
     def directory(self) -> Path:
@@ -175,12 +206,18 @@ class RolePlayScenes:
         return self.root / f"v{GENERATOR_VERSION}-{hashlib.sha256(key).hexdigest()[:12]}"
 
     def ceilings(self) -> dict[str, float]:
-        """Bayes-optimal accuracies: ``fused``, ``image_only`` and ``text_only``.
+        """The best accuracy of each model class: ``fused``, ``additive`` (class scores a sum of
+        one function per modality), ``image_only`` and ``text_only``
+        (:func:`~.interactions.family_ceilings`).
 
         With audio, one per non-empty subset of modalities: ``fused`` (all three), ``image_only``,
-        ``text_only``, ``audio_only``, ``image+text``, ``image+audio``, ``text+audio``.
+        ``text_only``, ``audio_only``, ``image+text``, ``image+audio``, ``text+audio``; and
+        ``additive``, equal to ``fused`` since the ring resolves by adding per-modality scores.
         """
-        return ceilings(self.num_roles, self.ambiguity, self.label_noise, self.audio)
+        if not self.audio:
+            return family_ceilings(self.family, self.label_noise)
+        bounds = ceilings(self.num_roles, self.ambiguity, self.label_noise, audio=True)
+        return bounds | {"additive": bounds["fused"]}
 
     def manifests(self, directory: Path | None = None) -> dict[str, Path]:
         """The manifest path of each split inside ``directory`` (default: the cache directory)."""
@@ -237,38 +274,36 @@ class RolePlayScenes:
     def _example(self, role: Role, split_id: int, index: int, directory: Path) -> dict[str, object]:
         """Draw, write and describe one example from its own (seed, split, index) streams."""
         split = SPLITS[split_id]
-        streams = (_rng(self.seed, split_id, index, s) for s in (_LABEL, _IMAGE, _TEXT))
-        label_rng, image_rng, text_rng = streams
+        streams = (_rng(self.seed, split_id, index, s) for s in (_LABEL, _IMAGE, _TEXT, _SCENE))
+        label_rng, image_rng, text_rng, scene_rng = streams
+        scene = self.family.scene(role, scene_rng)
         relative = f"images/{split}/{index:05d}.png"
-        _write_png(render_image(LOOKS[role.look], self.image_size, image_rng), directory / relative)
+        _write_png(self._render_image(scene, image_rng), directory / relative)
         label = noisy_label(role.index, self.num_roles, self.label_noise, label_rng)
-        text = render_text(VOICES[role.voice], text_rng)
-        if not self.audio:
-            return {
-                "id": f"{split}-{index:05d}",
-                "image": relative,
-                "text": text,
-                "label": role_name(label),
-                "look": role.look,
-                "voice": role.voice,
-                "clean_label": role.name,
-            }
-        assert role.sound is not None
-        clip = f"audio/{split}/{index:05d}.wav"
-        audio_rng = _rng(self.seed, split_id, index, _AUDIO)
-        samples = render_audio(SOUNDS[role.sound], self.sample_rate, self.audio_seconds, audio_rng)
-        _write_wav(samples, directory / clip, self.sample_rate)
-        return {
+        record: dict[str, object] = {
             "id": f"{split}-{index:05d}",
             "image": relative,
-            "text": text,
-            "audio": clip,
-            "label": role_name(label),
-            "look": role.look,
-            "voice": role.voice,
-            "sound": role.sound,
-            "clean_label": role.name,
+            "text": _render_text(scene, text_rng),
         }
+        if self.audio:
+            assert role.sound is not None
+            clip = f"audio/{split}/{index:05d}.wav"
+            audio_rng = _rng(self.seed, split_id, index, _AUDIO)
+            sound = SOUNDS[role.sound]
+            samples = render_audio(sound, self.sample_rate, self.audio_seconds, audio_rng)
+            _write_wav(samples, directory / clip, self.sample_rate)
+            record["audio"] = clip
+        record |= {"label": role_name(label)} | scene.fields
+        if self.audio:
+            record["sound"] = role.sound
+        return record | {"clean_label": role.name}
+
+    def _render_image(self, scene: Scene, rng: np.random.Generator) -> Image.Image:
+        """One figure anywhere in the frame, or two standing in their halves."""
+        if len(scene.figures) == 1:
+            return render_image(scene.figures[0].look, self.image_size, rng)
+        left, right = (figure.look for figure in scene.figures)
+        return render_pair(left, right, self.image_size, rng)
 
     def describe(self) -> dict[str, object]:
         """What ``dataset.json`` holds: parameters, version, splits, the roles table, ceilings.
@@ -278,6 +313,7 @@ class RolePlayScenes:
         description: dict[str, object] = {
             "name": "roleplay_scenes",
             "generator_version": GENERATOR_VERSION,
+            "interaction": self.interaction,
             "parameters": self.parameters,
             "splits": {
                 split: {"manifest": f"{split}.jsonl", "size": size}
@@ -295,16 +331,15 @@ class RolePlayScenes:
             }
         return description
 
-    @staticmethod
-    def _describe_role(role: Role) -> dict[str, object]:
+    def _describe_role(self, role: Role) -> dict[str, object]:
         """One row of the roles table: its look and voice (and sound) in full."""
-        look = LOOKS[role.look]
-        entry: dict[str, object] = {
-            "index": role.index,
-            "name": role.name,
-            "look": {"index": role.look, "description": look.describe()} | asdict(look),
-            "voice": {"index": role.voice} | asdict(VOICES[role.voice]),
-        }
+        entry: dict[str, object] = {"index": role.index, "name": role.name}
+        if role.look is not None:
+            look = LOOKS[role.look]
+            entry["look"] = {"index": role.look, "description": look.describe()} | asdict(look)
+        if role.voice is not None:
+            entry["voice"] = {"index": role.voice} | asdict(VOICES[role.voice])
+        entry |= self.family.role_extras(role)
         if role.sound is not None:
             sound = SOUNDS[role.sound]
             entry["sound"] = (
@@ -318,3 +353,13 @@ class RolePlayScenes:
                 }
             )
         return entry
+
+
+def _render_text(scene: Scene, rng: np.random.Generator) -> str:
+    """The line: as the voice speaks it, framed by greeting and closing in the scene's order, or
+    opening by addressing one side."""
+    if scene.opener is not None:
+        return render_ordered_text(scene.voice, scene.opener == "greeting", rng)
+    if scene.addressee is not None:
+        return render_addressed_text(scene.voice, scene.addressee, rng)
+    return render_text(scene.voice, rng)

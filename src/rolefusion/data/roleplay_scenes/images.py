@@ -263,3 +263,27 @@ def render_image(look: Look, image_size: int, rng: np.random.Generator) -> Image
     y = int(rng.integers(margin, size - figure.height - margin + 1))
     scene.paste(figure, (x, y), figure)
     return scene.resize((image_size, image_size), Image.Resampling.LANCZOS, reducing_gap=2.0)
+
+
+def render_pair(left: Look, right: Look, image_size: int, rng: np.random.Generator) -> Image.Image:
+    """Two figures, one per half of the scene and fully inside it, on the same kind of scene.
+
+    They are drawn smaller than a lone figure (at most as wide as a half), so which side a figure
+    stands on is never ambiguous.
+    """
+    size = image_size * supersampling(image_size)
+    scene = _background(size, rng)
+    draw = ImageDraw.Draw(scene)
+    for _ in range(rng.integers(3)):
+        _draw_distractor(draw, size, rng)
+    margin = size // 32
+    half = size // 2
+    tallest = min((half - 2 * margin) / FIGURE_ASPECT, 0.9 * size)
+    for look, left_edge in ((left, 0), (right, half)):
+        figure = _draw_figure(look, int(rng.uniform(0.75, 1.0) * tallest), rng)
+        if rng.random() < 0.5:
+            figure = figure.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        x = int(rng.integers(left_edge + margin, left_edge + half - figure.width - margin + 1))
+        y = int(rng.integers(margin, size - figure.height - margin + 1))
+        scene.paste(figure, (x, y), figure)
+    return scene.resize((image_size, image_size), Image.Resampling.LANCZOS, reducing_gap=2.0)

@@ -204,14 +204,20 @@ class Role:
 
     index: int
     name: str
-    look: int
-    voice: int
+    look: int | None
+    voice: int | None
     sound: int | None = None
 
 
 def role_name(index: int) -> str:
     """The readable name of role ``index``."""
     return ROLE_NAMES[index] if index < len(ROLE_NAMES) else f"role_{index}"
+
+
+def validate_num_roles(num_roles: int) -> None:
+    """Raise ``ValueError`` unless ``num_roles`` is an even integer >= 4, as every family needs."""
+    if not _is_int(num_roles) or num_roles < 4 or num_roles % 2:
+        raise ValueError(f"num_roles must be an even integer >= 4, got {num_roles!r}")
 
 
 def validate_structure(num_roles: int, ambiguity: int, audio: bool = False) -> None:
@@ -222,8 +228,7 @@ def validate_structure(num_roles: int, ambiguity: int, audio: bool = False) -> N
     audio the looks and voices are shared by the ``num_roles / ambiguity`` base roles instead, so
     ``n = num_roles / ambiguity**2``, and ``ambiguity`` sounds must be defined.
     """
-    if not _is_int(num_roles) or num_roles < 4 or num_roles % 2:
-        raise ValueError(f"num_roles must be an even integer >= 4, got {num_roles!r}")
+    validate_num_roles(num_roles)
     if not _is_int(ambiguity) or ambiguity < 1:
         raise ValueError(f"ambiguity must be an integer >= 1, got {ambiguity!r}")
     if audio:

@@ -45,3 +45,26 @@ def render_text(voice: Voice, rng: np.random.Generator) -> str:
             int(rng.integers(len(tokens) + 1)), FILLER_WORDS[rng.integers(len(FILLER_WORDS))]
         )
     return " ".join(tokens)
+
+
+def render_ordered_text(voice: Voice, greeting_first: bool, rng: np.random.Generator) -> str:
+    """A line framed by the voice's greeting and closing, in the order given.
+
+    Both phrases are always there, so only their order tells the two apart: a bag of words
+    cannot, and neither can a shuffled line.
+    """
+    opener, ender = (voice.greeting, voice.closing) if greeting_first else (
+        voice.closing, voice.greeting)  # fmt: skip
+    return f"{opener}, {render_text(voice, rng)} {ender}."
+
+
+ADDRESSES: dict[str, str] = {"left": "you on the left", "right": "you on the right"}
+"""How a line opens when it speaks to one of two characters (``interaction=grounding``)."""
+
+
+def render_addressed_text(voice: Voice, side: str, rng: np.random.Generator) -> str:
+    """A line that opens by addressing the character on ``side``, then speaks in ``voice``.
+
+    The filler pool holds "right" too, so a reader must take the side from where the line opens.
+    """
+    return f"{ADDRESSES[side]}, {render_text(voice, rng)}"

@@ -23,12 +23,16 @@ class Fusion(nn.Module):
         needs_image: whether it needs the image's spatial ``grid``.
         produces_logits: True for fusions that decide per modality and combine the decisions
             (late fusion): they take ``num_classes``, return class scores, and get no head.
+        additive: True when the class scores are a sum of one function of each modality (late
+            fusion, whichever ``combine``): no interaction between modalities can be learnt, so
+            the data's ``additive`` ceiling bounds it (docs/roleplay_scenes.md).
     """
 
     view: ClassVar[str]
     min_modalities: ClassVar[int] = 2
     needs_image: ClassVar[bool] = False
     produces_logits: ClassVar[bool] = False
+    additive: ClassVar[bool] = False
 
     def __init__(self, modalities: Sequence[str], dim: int) -> None:
         super().__init__()

@@ -41,6 +41,7 @@ class LateFusion(Fusion):
 
     view: ClassVar[str] = "pooled"
     produces_logits: ClassVar[bool] = True
+    additive: ClassVar[bool] = True
 
     def __init__(
         self,

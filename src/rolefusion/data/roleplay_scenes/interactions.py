@@ -1,0 +1,339 @@
+"""How what is seen and what is said combine into the role: the four interaction families.
+
+A family decides, for a role, what one example shows (its :class:`Scene`: the figures and the
+line) and which cues the modalities carry (its :meth:`Family.cells`: every equally likely
+combination of an image cue, a text cue and the role they imply). The ceilings follow from the
+cells alone, by Bayes' rule over the cue each model class reads (:func:`family_ceilings`), so no
+number is typed in:
+
+- ``redundant``: each role has its own look and its own voice; either modality names it.
+- ``additive``: the ring of :mod:`.roles` (today's scenes, the default): each modality leaves
+  ``ambiguity`` candidates, and adding per-modality scores picks the one they share.
+- ``synergy``: the role's last bit is the parity (XOR) of a prop in the picture and of the order
+  of the greeting and the closing in the line; no model additive over modalities gets more than
+  three of every four parity cells right.
+- ``grounding``: two characters stand left and right; the line addresses one by its side and the
+  label is that character's role. The picture leaves two candidates, the line none.
+
+Nothing here draws or writes; the generator renders a :class:`Scene` with the sibling renderers.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections import defaultdict
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass, field
+from typing import ClassVar, Literal, get_args
+
+import numpy as np
+
+from rolefusion.data.roleplay_scenes.roles import (
+    LOOKS,
+    VOICES,
+    Look,
+    Role,
+    Voice,
+    build_roles,
+    role_name,
+    validate_num_roles,
+    validate_structure,
+)
+
+Interaction = Literal["redundant", "additive", "synergy", "grounding"]
+INTERACTIONS: tuple[Interaction, ...] = get_args(Interaction)
+
+Side = Literal["left", "right"]
+SIDES: tuple[Side, ...] = get_args(Side)
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One character to draw: its look, and the half of the scene it stands in (None: anywhere)."""
+
+    look: Look
+    side: Side | None = None
+
+
+@dataclass(frozen=True)
+class Scene:
+    """What one example shows, and what its manifest records about it for analysis.
+
+    ``opener`` says which of the voice's greeting and closing opens the line (``synergy``);
+    ``addressee`` which side the line speaks to (``grounding``); None leaves the line as it is.
+    """
+
+    figures: tuple[Figure, ...]
+    voice: Voice
+    fields: dict[str, object]
+    opener: Literal["greeting", "closing"] | None = None
+    addressee: Side | None = None
+
+
+@dataclass(frozen=True)
+class Cell:
+    """An equally likely combination of what the image says, what the text says, and the role."""
+
+    image: Hashable
+    text: Hashable
+    role: int
+    weight: float = field(default=1.0)
+
+
+class Family(ABC):
+    """One interaction family over ``num_roles`` roles: the roles, a scene per role, the cells.
+
+    Attributes:
+        additive_share: the largest share of cells that a model additive over modalities (class
+            scores ``f_c(image) + g_c(text)``) can get right; the docstring of each family says
+            why.
+    """
+
+    name: ClassVar[Interaction]
+    additive_share: ClassVar[float] = 1.0
+    uses_ambiguity: ClassVar[bool] = True
+
+    def __init__(self, num_roles: int, ambiguity: int) -> None:
+        self.num_roles = num_roles
+        self.ambiguity = ambiguity
+        self.roles = self.build_roles()
+
+    @abstractmethod
+    def build_roles(self) -> list[Role]:
+        """The roles, after validating ``num_roles`` (and ``ambiguity``) for this family."""
+
+    @abstractmethod
+    def scene(self, role: Role, rng: np.random.Generator) -> Scene:
+        """What an example of ``role`` shows; draws only the family's own choices from ``rng``."""
+
+    @abstractmethod
+    def cells(self) -> list[Cell]:
+        """Every equally likely (image cue, text cue, role) combination."""
+
+    def role_extras(self, role: Role) -> dict[str, object]:
+        """What a role's row in ``dataset.json`` adds to its look and voice."""
+        return {}
+
+
+class Redundant(Family):
+    """Role ``r`` wears look ``r`` and speaks voice ``r``: the image alone names it, and so does
+    the text. Every ceiling is the fused one; fusion can only add robustness here."""
+
+    name = "redundant"
+    uses_ambiguity = False
+
+    def build_roles(self) -> list[Role]:
+        validate_num_roles(self.num_roles)
+        if self.num_roles > len(LOOKS):
+            raise ValueError(
+                f"interaction=redundant gives each role its own look and voice, so num_roles "
+                f"({self.num_roles}) must be <= {len(LOOKS)}"
+            )
+        return build_roles(self.num_roles, 1)
+
+    def scene(self, role: Role, rng: np.random.Generator) -> Scene:
+        return Scene((Figure(LOOKS[role.look]),), VOICES[role.voice],
+                     {"look": role.look, "voice": role.voice})  # fmt: skip
+
+    def cells(self) -> list[Cell]:
+        return [Cell(role.look, role.voice, role.index) for role in self.roles]
+
+
+class Additive(Family):
+    """The ring of :func:`~.roles.build_roles`: a look is worn by ``ambiguity`` roles, a voice
+    spoken by ``ambiguity`` roles, and (look, voice) names one. The sum of one score per modality
+    (``log p(role | look) + log p(role | voice)``) is highest for that role, so an additive model
+    reaches the fused ceiling."""
+
+    name = "additive"
+
+    def build_roles(self) -> list[Role]:
+        validate_structure(self.num_roles, self.ambiguity)
+        return build_roles(self.num_roles, self.ambiguity)
+
+    def scene(self, role: Role, rng: np.random.Generator) -> Scene:
+        return Scene((Figure(LOOKS[role.look]),), VOICES[role.voice],
+                     {"look": role.look, "voice": role.voice})  # fmt: skip
+
+    def cells(self) -> list[Cell]:
+        return [Cell(role.look, role.voice, role.index) for role in self.roles]
+
+
+class Synergy(Family):
+    """Role ``r = 2b + s``: base role ``b`` follows the ring over ``num_roles / 2`` base roles, and
+    its bit ``s = x XOR y`` is the parity of a bit ``x`` in the picture and a bit ``y`` in the
+    line. The base role's look comes in two colours, looks ``2 l`` and ``2 l + 1`` (``x``); the
+    line is framed by its voice's greeting and closing, greeting first (``y = 0``) or last. ``x``
+    is drawn uniformly, so neither bit alone says anything about ``s``.
+
+    Why an additive model stops at three quarters: fix a base role and look only at its two
+    roles. An additive model prefers role ``2b`` by ``d = A(image) + B(text)``. Being right on all
+    four (x, y) cells needs ``A0 + B0 > 0``, ``A1 + B1 > 0``, ``A0 + B1 < 0``, ``A1 + B0 < 0``;
+    the first two sum to the same quantity as the last two, which cannot be both positive and
+    negative. So at most three of the four cells are right, whatever the nuisances, and three
+    are reachable (``A = (0, 2)``, ``B = (1, -1)``). Only word order carries ``y``: a shuffled
+    line loses it.
+    """
+
+    name = "synergy"
+    additive_share = 0.75
+
+    def build_roles(self) -> list[Role]:
+        validate_num_roles(self.num_roles)
+        if self.num_roles % 4:
+            raise ValueError(
+                f"interaction=synergy splits num_roles / 2 base roles in two by a parity bit, and "
+                f"the base roles form a ring, so num_roles must be a multiple of 4, got "
+                f"{self.num_roles}"
+            )
+        try:
+            validate_structure(self.num_roles // 2, self.ambiguity)
+        except ValueError as error:
+            raise ValueError(
+                f"interaction=synergy: its num_roles / 2 = {self.num_roles // 2} base roles form "
+                f"the ring of interaction=additive: {error}"
+            ) from None
+        looks = 2 * (self.num_roles // 2 // self.ambiguity)
+        if looks > len(LOOKS):
+            raise ValueError(
+                f"interaction=synergy needs 2 * num_roles / (2 * ambiguity) = {looks} looks, but "
+                f"only {len(LOOKS)} are defined: lower num_roles ({self.num_roles}) or raise "
+                f"ambiguity ({self.ambiguity})"
+            )
+        self.bases = build_roles(self.num_roles // 2, self.ambiguity)
+        return [
+            Role(r, role_name(r), None, self.bases[r // 2].voice) for r in range(self.num_roles)
+        ]
+
+    def looks(self, role: Role) -> tuple[int, int]:
+        """The two looks role ``role`` is seen in: its base role's look in two colours."""
+        base_look = self.bases[role.index // 2].look
+        return 2 * base_look, 2 * base_look + 1
+
+    def scene(self, role: Role, rng: np.random.Generator) -> Scene:
+        x = int(rng.integers(2))
+        y = x ^ (role.index % 2)
+        look = self.looks(role)[x]
+        opener: Literal["greeting", "closing"] = "closing" if y else "greeting"
+        fields = {"look": look, "voice": role.voice, "opener": opener}
+        assert role.voice is not None
+        return Scene((Figure(LOOKS[look]),), VOICES[role.voice], fields, opener=opener)
+
+    def cells(self) -> list[Cell]:
+        return [
+            Cell(self.looks(role)[x], (role.voice, x ^ (role.index % 2)), role.index)
+            for role in self.roles
+            for x in (0, 1)
+        ]
+
+    def role_extras(self, role: Role) -> dict[str, object]:
+        return {
+            "looks": [{"index": i, "description": LOOKS[i].describe()} for i in self.looks(role)],
+            "parity": role.index % 2,
+            "rule": "look 2l+x, opener y (0: greeting first), parity x XOR y",
+        }
+
+
+class Grounding(Family):
+    """Two characters stand in the scene, one per half, wearing two different looks; the line
+    addresses one by its side ("you on the left, ...") in a voice drawn at random, and the label
+    is the role of the addressed one, role ``r`` wearing look ``r``. The picture leaves two
+    candidates, the line none (its side and voice are independent of the role).
+
+    An additive model stops at three quarters, by the argument of :class:`Synergy` applied to
+    the four cells (A left of B, B left of A) x (left, right addressed): the preference for A
+    over B is ``D(arrangement) + E(side)``, right on all four only if ``D(AB) + E(L) > 0``,
+    ``D(BA) + E(R) > 0``, ``D(AB) + E(R) < 0`` and ``D(BA) + E(L) < 0``. Three of four are
+    reachable for every pair at once: give each role a rank ``h``, let ``E = +-(h_A - h_B)``
+    favour the higher rank on the left, and ``D = 0`` or a large value by arrangement.
+    Whether a fusion of pooled vectors learns what a fusion relating words to image regions
+    does is not a theorem: it is what the benchmark measures.
+    """
+
+    name = "grounding"
+    additive_share = 0.75
+    uses_ambiguity = False
+
+    def build_roles(self) -> list[Role]:
+        validate_num_roles(self.num_roles)
+        if self.num_roles > len(LOOKS):
+            raise ValueError(
+                f"interaction=grounding gives each role its own look, so num_roles "
+                f"({self.num_roles}) must be <= {len(LOOKS)}"
+            )
+        return [Role(r, role_name(r), r, None) for r in range(self.num_roles)]
+
+    def scene(self, role: Role, rng: np.random.Generator) -> Scene:
+        addressee = SIDES[int(rng.integers(2))]
+        other = int(rng.integers(self.num_roles - 1))
+        other += other >= role.look
+        voice = int(rng.integers(len(VOICES)))
+        left, right = (role.look, other) if addressee == "left" else (other, role.look)
+        figures = (Figure(LOOKS[left], "left"), Figure(LOOKS[right], "right"))
+        fields = {"looks": [left, right], "addressee": addressee, "voice": voice}
+        return Scene(figures, VOICES[voice], fields, addressee=addressee)
+
+    def cells(self) -> list[Cell]:
+        cells = []
+        for role in self.roles:
+            for other in range(self.num_roles):
+                if other != role.index:
+                    cells.append(Cell((role.index, other), "left", role.index))
+                    cells.append(Cell((other, role.index), "right", role.index))
+        return cells
+
+
+FAMILIES: dict[str, type[Family]] = {
+    family.name: family for family in (Redundant, Additive, Synergy, Grounding)
+}
+
+
+def interaction_family(interaction: str, num_roles: int, ambiguity: int) -> Family:
+    """The family named ``interaction`` over ``num_roles`` roles; ValueError names what is wrong."""
+    if interaction not in INTERACTIONS:
+        raise ValueError(f"interaction must be one of {INTERACTIONS}, got {interaction!r}")
+    return FAMILIES[interaction](num_roles, ambiguity)
+
+
+def bayes_accuracy(
+    cells: Sequence[Cell], cue: Callable[[Cell], Hashable], num_roles: int, label_noise: float
+) -> float:
+    """Accuracy of the Bayes-optimal guess from ``cue(cell)``, with labels swapped for another
+    role with probability ``label_noise``.
+
+    For a cue value with role posterior ``q``, guessing role ``r`` is right with probability
+    ``q_r (1 - p) + (1 - q_r) p / (R - 1)``, largest for the likeliest role while
+    ``p <= 1 - 1/R``.
+    """
+    joint: dict[Hashable, dict[int, float]] = defaultdict(lambda: defaultdict(float))
+    total = sum(cell.weight for cell in cells)
+    for cell in cells:
+        joint[cue(cell)][cell.role] += cell.weight / total
+    p, r = label_noise, num_roles
+    accuracy = 0.0
+    for roles in joint.values():
+        mass = sum(roles.values())
+        best = max(roles.values()) / mass
+        accuracy += mass * (best * (1 - p) + (1 - best) * p / (r - 1))
+    return accuracy
+
+
+def family_ceilings(family: Family, label_noise: float) -> dict[str, float]:
+    """The best accuracy of each model class: ``fused`` (reads both), ``additive`` (scores a sum
+    of one function per modality, as late fusion's are), ``image_only`` and ``text_only``.
+
+    All but ``additive`` are Bayes accuracies over the family's cells; ``additive`` gets the
+    family's :attr:`~Family.additive_share` of the cells right (each then right with
+    probability ``1 - p``) and the rest wrong (right only when noise swapped the label onto the
+    guess, ``p / (R - 1)``).
+    """
+    cells = family.cells()
+    r, p = family.num_roles, label_noise
+    share = family.additive_share
+    bounds = {
+        "fused": bayes_accuracy(cells, lambda c: (c.image, c.text), r, p),
+        "additive": share * (1 - p) + (1 - share) * p / (r - 1),
+        "image_only": bayes_accuracy(cells, lambda c: c.image, r, p),
+        "text_only": bayes_accuracy(cells, lambda c: c.text, r, p),
+    }
+    return {name: round(value, 12) for name, value in bounds.items()}  # sums of many cells
