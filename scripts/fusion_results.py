@@ -16,12 +16,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import statistics
-import subprocess
-import sys
-import time
 from collections import defaultdict
 from datetime import date
 from pathlib import Path
@@ -35,8 +31,8 @@ from omegaconf import OmegaConf
 from rolefusion.commands.info import model_costs
 from rolefusion.config import register_configs
 from rolefusion.data.roleplay_scenes import ceilings
+from sweep_runner import ROOT, run_sweeps
 
-ROOT = Path(__file__).resolve().parents[1]
 TWO_WAY = ("channel", "sequence", "spatial", "concat", "late", "gated", "tensor",
            "low_rank_tensor", "film", "cross_attention", "image_only", "text_only")  # fmt: skip
 THREE_WAY = (*(f for f in TWO_WAY if f not in ("image_only", "text_only")), "audio_only")
@@ -69,46 +65,11 @@ def sweeps(seeds: list[int]) -> dict[str, list[str]]:
     return runs
 
 
-def _split(name: str, overrides: list[str], parts: int) -> list[tuple[str, list[str]]]:
-    """Cut a sweep into ``parts`` processes by dealing its fusions out round-robin."""
-    fusions = next(o for o in overrides if o.startswith("model/fusion=")).split("=", 1)[1]
-    chunks = [c for c in (fusions.split(",")[i::parts] for i in range(parts)) if c]
-    if len(chunks) == 1:
-        return [(name, overrides)]
-    return [
-        (f"{name}_part{i + 1}of{len(chunks)}",
-         [f"model/fusion={','.join(c)}" if o.startswith("model/fusion=") else o
-          for o in overrides])
-        for i, c in enumerate(chunks)
-    ]  # fmt: skip
-
-
 def run(work: Path, seeds: list[int], parallel: int, extra: list[str], only: list[str]) -> None:
-    """Start the sweeps as processes, ``parallel`` at a time, one thread each.
-
-    A sweep over several fusions is cut into ``parallel`` processes so that no core idles
-    while the longest sweep finishes. ``extra`` overrides apply to every job (e.g.
-    ``debug=fast`` to try the script out); ``only`` picks sweeps by name.
-    """
-    env = {**os.environ, "OMP_NUM_THREADS": "1"} if parallel > 1 else dict(os.environ)
+    """Start the sweeps, ``parallel`` processes at a time; ``extra`` overrides apply to every
+    job (e.g. ``debug=fast`` to try the script out); ``only`` picks sweeps by name."""
     chosen = {n: o for n, o in sweeps(seeds).items() if not only or n in only}
-    pending = [part for n, o in chosen.items() for part in _split(n, o, parallel)]
-    running: list[subprocess.Popen] = []
-    while pending or running:
-        while pending and len(running) < parallel:
-            name, overrides = pending.pop(0)
-            log = (work / f"{name}.log").open("w")
-            command = [sys.executable, "-m", "rolefusion.train", "-m", *overrides, *extra,
-                       "logger=none", f"hydra.sweep.dir={work / name}"]  # fmt: skip
-            print("started:", " ".join(command[2:]), flush=True)
-            running.append(subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=log))
-        finished = next((p for p in running if p.poll() is not None), None)
-        if finished is None:
-            time.sleep(2)
-            continue
-        running.remove(finished)
-        if finished.returncode != 0:
-            raise SystemExit(f"a sweep failed (exit {finished.returncode}); see {work}/*.log")
+    run_sweeps(chosen, work, parallel, extra)
 
 
 UNIMODAL = {"image_only": "image", "text_only": "text", "audio_only": "audio"}
@@ -117,7 +78,7 @@ UNIMODAL = {"image_only": "image", "text_only": "text", "audio_only": "audio"}
 def _job_rows(work: Path) -> list[dict]:
     """One row per finished job, described from its resolved ``config.yaml``."""
     rows = []
-    for metrics_file in sorted(work.glob("*/*/metrics.json")):
+    for metrics_file in sorted(work.glob("**/metrics.json")):
         result = json.loads(metrics_file.read_text())
         cfg = OmegaConf.load(metrics_file.parent / "config.yaml")
         overrides = dict(o.split("=", 1) for o in result["overrides"])

@@ -19,6 +19,7 @@ from rolefusion.commands.train import train
 from rolefusion.data.roleplay_scenes import LOOKS, VOICES, RolePlayScenes, ceilings
 from rolefusion.data.roleplay_scenes.interactions import (
     INTERACTIONS,
+    REFERENCE_PROPS,
     Cell,
     Family,
     Grounding,
@@ -26,12 +27,14 @@ from rolefusion.data.roleplay_scenes.interactions import (
     family_ceilings,
     interaction_family,
 )
-from rolefusion.data.roleplay_scenes.text import ADDRESSES
+from rolefusion.data.roleplay_scenes.text import address
 
 from conftest import compose_config
 
 ORACLE_SPLIT = 1500  # examples per family; one binomial sd of an accuracy is <= 0.013
-ORACLE_SIZE = 48  # pixels: enough for a colour count to find every costume
+ORACLE_SIZE = {"grounding": 96}  # pixels: enough for a colour count to find every prop light
+DEFAULT_SIZE = 48  # and every costume
+PROP_COLOURS = {"lantern": (255, 238, 150)}  # its light
 
 
 # --- oracles that read what a model reads ---------------------------------------------------
@@ -46,15 +49,27 @@ def costume_counts(pixels: np.ndarray) -> Counter[int]:
     return Counter(nearest[close].tolist())
 
 
-def read_looks(path: Path, halves: bool) -> Hashable:
-    """The costume colour of the figure (or of the figure in each half), from the pixels."""
+def prop_pixels(pixels: np.ndarray, prop: str) -> int:
+    """How many pixels lie within 25 of ``prop``'s own colour."""
+    distance = np.linalg.norm(pixels.astype(float) - PROP_COLOURS[prop], axis=-1)
+    return int((distance < 25).sum())
+
+
+def read_image_cue(path: Path, interaction: str) -> Hashable:
+    """The costume colour of the figure, or for ``grounding`` the colour in each half and the
+    prop on the left, from the pixels."""
     pixels = np.asarray(Image.open(path).convert("RGB"))
-    if not halves:
+    if interaction != "grounding":
         return costume_counts(pixels).most_common(1)[0][0]
     middle = pixels.shape[1] // 2
-    return tuple(
-        costume_counts(part).most_common(1)[0][0]
-        for part in (pixels[:, :middle], pixels[:, middle:])
+    left, right = pixels[:, :middle], pixels[:, middle:]
+    # The lantern's light is a colour nothing else has (the staff's pale orb is near the palest
+    # backgrounds), so the side with more of it holds the lantern.
+    lantern_left = prop_pixels(left, "lantern") > prop_pixels(right, "lantern")
+    return (
+        costume_counts(left).most_common(1)[0][0],
+        costume_counts(right).most_common(1)[0][0],
+        "lantern" if lantern_left else "staff",
     )
 
 
@@ -68,8 +83,8 @@ def read_voice(text: str) -> int:
 def read_text_cue(interaction: str, text: str) -> Hashable:
     """What the line says, in the family's cue space (see each family's ``cells``)."""
     if interaction == "grounding":
-        (side,) = [side for side, opening in ADDRESSES.items() if text.startswith(opening + ",")]
-        return side
+        (prop,) = [prop for prop in REFERENCE_PROPS if text.startswith(address(prop) + ",")]
+        return prop
     voice = read_voice(text)
     if interaction == "synergy":
         return voice, 0 if text.startswith(VOICES[voice].greeting + ",") else 1
@@ -99,11 +114,12 @@ def additive_scores(family: Family, image: Hashable, text: Hashable) -> np.ndarr
             voice, y = text
             g = big * (voice == role.voice) + (c % 2 == 0) * (1.0, -1.0)[y]
         elif isinstance(family, Grounding):
-            left, right = image
-            present = c in image
-            higher_on_right = present and c == right and c > left
-            f = big * present + 10.0 * higher_on_right
-            g = 0.1 * c * (1 if text == "left" else -1)
+            left, right, left_prop = image
+            present = c in (left, right)
+            holds_staff = (c == left) == (left_prop == "staff")
+            higher = c == max(left, right)
+            f = big * present + 10.0 * (present and higher and holds_staff)
+            g = 0.1 * c * (1 if text == "lantern" else -1)
         else:
             posterior_image = {cell.role for cell in family.cells() if cell.image == image}
             posterior_text = {cell.role for cell in family.cells() if cell.text == text}
@@ -136,14 +152,12 @@ def rendered(request, renders) -> Rendered:
 def _render(interaction: str, tmp_path_factory) -> Rendered:
     scenes = RolePlayScenes(
         tmp_path_factory.mktemp(interaction), num_train=ORACLE_SPLIT, num_val=1, num_test=1,
-        image_size=ORACLE_SIZE, interaction=interaction,
+        image_size=ORACLE_SIZE.get(interaction, DEFAULT_SIZE), interaction=interaction,
     )  # fmt: skip
     manifest = scenes.prepare()["train"]
     records = [json.loads(line) for line in manifest.read_text().splitlines()]
     for record in records:
-        record["image_cue"] = read_looks(
-            manifest.parent / record["image"], interaction == "grounding"
-        )
+        record["image_cue"] = read_image_cue(manifest.parent / record["image"], interaction)
         record["text_cue"] = read_text_cue(interaction, record["text"])
     return interaction, scenes, records
 
@@ -180,7 +194,7 @@ def test_the_pixel_and_word_readers_agree_with_what_was_drawn(rendered) -> None:
     interaction, _, records = rendered
     for record in records:
         if interaction == "grounding":
-            assert record["image_cue"] == tuple(record["looks"])
+            assert record["image_cue"] == (*record["looks"], record["props"][0])
             assert record["text_cue"] == record["addressee"]
         else:
             assert record["image_cue"] == record["look"]
@@ -315,11 +329,15 @@ def test_a_shuffled_synergy_line_keeps_its_words() -> None:
     assert scenes.family.additive_share == 0.75
 
 
-def test_grounding_puts_one_figure_in_each_half_with_different_looks(renders) -> None:
-    _, _, records = renders("grounding")
-    sides = Counter(record["addressee"] for record in records)
-    assert abs(sides["left"] - sides["right"]) < 0.1 * len(records)
+def test_grounding_puts_two_looks_and_both_props_in_every_scene(renders) -> None:
+    _, scenes, records = renders("grounding")
+    names = [role.name for role in scenes.roles]
+    addressed_left = Counter(
+        names[record["looks"][0]] == record["clean_label"] for record in records
+    )
+    assert abs(addressed_left[True] - addressed_left[False]) < 0.1 * len(records)
     assert all(record["looks"][0] != record["looks"][1] for record in records)
+    assert all(sorted(record["props"]) == sorted(REFERENCE_PROPS) for record in records)
 
 
 @pytest.mark.parametrize(

@@ -12,8 +12,9 @@ number is typed in:
 - ``synergy``: the role's last bit is the parity (XOR) of a prop in the picture and of the order
   of the greeting and the closing in the line; no model additive over modalities gets more than
   three of every four parity cells right.
-- ``grounding``: two characters stand left and right; the line addresses one by its side and the
-  label is that character's role. The picture leaves two candidates, the line none.
+- ``grounding``: two characters stand left and right, holding a lantern and a staff; the line
+  addresses one by its prop and the label is that character's role. The picture leaves two
+  candidates, the line none.
 
 Nothing here draws or writes; the generator renders a :class:`Scene` with the sibling renderers.
 """
@@ -23,7 +24,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import ClassVar, Literal, get_args
 
 import numpy as np
@@ -46,6 +47,11 @@ INTERACTIONS: tuple[Interaction, ...] = get_args(Interaction)
 Side = Literal["left", "right"]
 SIDES: tuple[Side, ...] = get_args(Side)
 
+REFERENCE_PROPS: tuple[str, str] = ("lantern", "staff")
+"""The props a ``grounding`` line names its addressee by: each scene's two characters hold one
+each. Two of the catalogue's props unlike each other in shape and colour: a dark box with a pale
+yellow light, a long brown stick with a pale orb."""
+
 
 @dataclass(frozen=True)
 class Figure:
@@ -60,14 +66,15 @@ class Scene:
     """What one example shows, and what its manifest records about it for analysis.
 
     ``opener`` says which of the voice's greeting and closing opens the line (``synergy``);
-    ``addressee`` which side the line speaks to (``grounding``); None leaves the line as it is.
+    ``addressee`` the prop of the character the line speaks to (``grounding``); None leaves the
+    line as it is.
     """
 
     figures: tuple[Figure, ...]
     voice: Voice
     fields: dict[str, object]
     opener: Literal["greeting", "closing"] | None = None
-    addressee: Side | None = None
+    addressee: str | None = None
 
 
 @dataclass(frozen=True)
@@ -235,19 +242,23 @@ class Synergy(Family):
 
 
 class Grounding(Family):
-    """Two characters stand in the scene, one per half, wearing two different looks; the line
-    addresses one by its side ("you on the left, ...") in a voice drawn at random, and the label
-    is the role of the addressed one, role ``r`` wearing look ``r``. The picture leaves two
-    candidates, the line none (its side and voice are independent of the role).
+    """Two characters stand in the scene, one per half, wearing two different looks and holding
+    the two props of :data:`REFERENCE_PROPS`, one each; the line addresses one by its prop ("you
+    with the lantern, ...") in a voice drawn at random, and the label is the addressed one's
+    role, role ``r`` wearing look ``r`` (its colour and costume; the prop is the reference's).
+    The picture leaves two candidates, the line none: which prop is named, and on which side,
+    is independent of the role. The deciding detail, the prop, is small: a blurred picture
+    loses it.
 
     An additive model stops at three quarters, by the argument of :class:`Synergy` applied to
-    the four cells (A left of B, B left of A) x (left, right addressed): the preference for A
-    over B is ``D(arrangement) + E(side)``, right on all four only if ``D(AB) + E(L) > 0``,
-    ``D(BA) + E(R) > 0``, ``D(AB) + E(R) < 0`` and ``D(BA) + E(L) < 0``. Three of four are
-    reachable for every pair at once: give each role a rank ``h``, let ``E = +-(h_A - h_B)``
-    favour the higher rank on the left, and ``D = 0`` or a large value by arrangement.
-    Whether a fusion of pooled vectors learns what a fusion relating words to image regions
-    does is not a theorem: it is what the benchmark measures.
+    the four cells (A holds the lantern and B the staff, or the other way round) x (lantern,
+    staff named): the preference for A over B is ``D(picture) + E(named)``, right on all four
+    only if ``D(A lantern) + E(lantern) > 0``, ``D(B lantern) + E(staff) > 0``,
+    ``D(A lantern) + E(staff) < 0`` and ``D(B lantern) + E(lantern) < 0``. Three of four are
+    reachable for every pair at once (give each role a rank and let the name favour the higher
+    rank; :func:`tests.test_interactions.additive_scores` builds it). Whether a fusion of
+    pooled vectors learns what a fusion relating words to image regions does is not a theorem:
+    it is what the benchmark measures.
     """
 
     name = "grounding"
@@ -264,22 +275,30 @@ class Grounding(Family):
         return [Role(r, role_name(r), r, None) for r in range(self.num_roles)]
 
     def scene(self, role: Role, rng: np.random.Generator) -> Scene:
-        addressee = SIDES[int(rng.integers(2))]
+        side = SIDES[int(rng.integers(2))]
+        prop = REFERENCE_PROPS[int(rng.integers(2))]
         other = int(rng.integers(self.num_roles - 1))
-        other += other >= role.look
+        other += other >= role.index
         voice = int(rng.integers(len(VOICES)))
-        left, right = (role.look, other) if addressee == "left" else (other, role.look)
-        figures = (Figure(LOOKS[left], "left"), Figure(LOOKS[right], "right"))
-        fields = {"looks": [left, right], "addressee": addressee, "voice": voice}
-        return Scene(figures, VOICES[voice], fields, addressee=addressee)
+        props = {role.index: prop, other: REFERENCE_PROPS[1 - REFERENCE_PROPS.index(prop)]}
+        order = (role.index, other) if side == "left" else (other, role.index)
+        figures = tuple(
+            Figure(replace(LOOKS[i], prop=props[i]), s) for i, s in zip(order, SIDES, strict=True)
+        )
+        fields = {"looks": list(order), "props": [props[i] for i in order], "addressee": prop,
+                  "voice": voice}  # fmt: skip
+        return Scene(figures, VOICES[voice], fields, addressee=prop)
 
     def cells(self) -> list[Cell]:
         cells = []
         for role in self.roles:
             for other in range(self.num_roles):
-                if other != role.index:
-                    cells.append(Cell((role.index, other), "left", role.index))
-                    cells.append(Cell((other, role.index), "right", role.index))
+                if other == role.index:
+                    continue
+                for prop in REFERENCE_PROPS:
+                    other_prop = REFERENCE_PROPS[1 - REFERENCE_PROPS.index(prop)]
+                    cells.append(Cell((role.index, other, prop), prop, role.index))
+                    cells.append(Cell((other, role.index, other_prop), prop, role.index))
         return cells
 
 

@@ -58,13 +58,12 @@ def render_ordered_text(voice: Voice, greeting_first: bool, rng: np.random.Gener
     return f"{opener}, {render_text(voice, rng)} {ender}."
 
 
-ADDRESSES: dict[str, str] = {"left": "you on the left", "right": "you on the right"}
-"""How a line opens when it speaks to one of two characters (``interaction=grounding``)."""
+def address(prop: str) -> str:
+    """How a line opens when it speaks to the character holding ``prop``."""
+    return f"you with the {prop}"
 
 
-def render_addressed_text(voice: Voice, side: str, rng: np.random.Generator) -> str:
-    """A line that opens by addressing the character on ``side``, then speaks in ``voice``.
-
-    The filler pool holds "right" too, so a reader must take the side from where the line opens.
-    """
-    return f"{ADDRESSES[side]}, {render_text(voice, rng)}"
+def render_addressed_text(voice: Voice, prop: str, rng: np.random.Generator) -> str:
+    """A line that opens by addressing the character holding ``prop``, then speaks in ``voice``
+    (``interaction=grounding``)."""
+    return f"{address(prop)}, {render_text(voice, rng)}"
