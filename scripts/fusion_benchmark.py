@@ -40,7 +40,7 @@ from sweep_runner import ROOT, run_sweeps
 FUSIONS = ("channel", "sequence", "spatial", "concat", "late", "gated", "tensor",
            "low_rank_tensor", "film", "cross_attention", "image_only", "text_only")  # fmt: skip
 MAIN_SIZE = 2000
-"""Training examples of the main grid (the experiment's default ``data.source.num_train``)."""
+"""Training examples of the main grid (the experiment's ``data.source.num_train``)."""
 CURVE_FAMILIES = ("synergy", "grounding")
 CURVE_SIZES = (500, 2000, 8000)
 BUDGETS = {"redundant": 10_000, "additive": 10_000, "synergy": 40_000, "grounding": 40_000}
@@ -54,11 +54,11 @@ def epochs(budget: int, size: int) -> int:
 
 
 def sweeps(seeds: list[int], fusions: list[str], families: list[str], sizes: list[int],
-           budgets: dict[str, int]) -> dict[str, list[str]]:  # fmt: skip
+           budgets: dict[str, int], main_size: int) -> dict[str, list[str]]:  # fmt: skip
     """Name (``<family>_n<size>``) -> multirun overrides of ``experiment=fusion_benchmark``."""
     runs = {}
     for family in families:
-        for size in sorted({MAIN_SIZE, *(sizes if family in CURVE_FAMILIES else ())}):
+        for size in sorted({main_size, *(sizes if family in CURVE_FAMILIES else ())}):
             runs[f"{family}_n{size}"] = [
                 "experiment=fusion_benchmark",
                 f"model/fusion={','.join(fusions)}",
@@ -204,16 +204,16 @@ def plot_learning_curves(curves: pd.DataFrame, path: Path) -> None:
 
 
 def markdown(table: pd.DataFrame, meta: dict) -> str:
-    main = table[table["num_train"] == MAIN_SIZE]
+    main = table[table["num_train"] == meta["main_size"]]
     lines = [
         "# Fusion benchmark: which fusion for which interaction",
         "",
         f"Measured {meta['date']} by `{meta['command']}` (then `report`), on a 2-core CPU, "
         f"{meta['wall']}. Each job is `experiment=fusion_benchmark` with one fusion and one "
         "family: synthetic role-play scenes at 32 px, 8 roles, 5% label noise, "
-        f"{MAIN_SIZE}/300/500 examples unless a learning curve says otherwise; small CNN and "
-        "bidirectional LSTM encoders, `model.dim=128`, AdamW, cosine schedule; each run sees "
-        "the same number of training examples per family (redundant, additive: "
+        f"{meta['main_size']}/300/500 examples unless a learning curve says otherwise; small "
+        "CNN and bidirectional LSTM encoders, `model.dim=128`, AdamW, cosine schedule; each run "
+        "sees the same number of training examples per family (redundant, additive: "
         f"{BUDGETS['additive']:,}; synergy, grounding: {BUDGETS['synergy']:,}); the test split "
         "is scored with the best checkpoint by validation F1. Families and their ceilings: "
         "[roleplay_scenes.md](roleplay_scenes.md#interaction-families).",
@@ -280,6 +280,8 @@ def main() -> None:
         default=1.0,
         help="multiply every family's training budget (e.g. 0.01 to try it out)",
     )
+    parser.add_argument("--main-size", type=int, default=MAIN_SIZE,
+                        help="training examples of the main grid")  # fmt: skip
     parser.add_argument("--override", nargs="*", default=[], help="Hydra overrides for every job")
     parser.add_argument("--resamples", type=int, default=10_000)
     parser.add_argument("--work", type=Path, default=ROOT / "outputs" / "fusion_benchmark")
@@ -290,21 +292,24 @@ def main() -> None:
     timing = args.work / "timing.json"
     if args.action == "run":
         start = time.time()
-        chosen = sweeps(args.seeds, args.fusions, args.families, args.sizes, budgets)
+        chosen = sweeps(args.seeds, args.fusions, args.families, args.sizes, budgets,
+                        args.main_size)  # fmt: skip
         run_sweeps(chosen, args.work, args.parallel, args.override)
         timing.write_text(json.dumps({"seconds": time.time() - start, "parallel": args.parallel,
+                                      "main_size": args.main_size,
                                       "date": str(date.today())}) + "\n")  # fmt: skip
         return
     table = collect(args.work, args.resamples)
     measured = json.loads(timing.read_text()) if timing.is_file() else {}
     wall = (f"{measured['seconds'] / 3600:.1f} h wall time with {measured['parallel']} "
             "processes" if measured else "wall time not recorded")  # fmt: skip
-    meta = {"date": measured.get("date", str(date.today())), "wall": wall,
+    main_size = measured.get("main_size", MAIN_SIZE)
+    meta = {"date": measured.get("date", str(date.today())), "wall": wall, "main_size": main_size,
             "command": f"python scripts/fusion_benchmark.py run --parallel "
                        f"{measured.get('parallel', 2)}"}  # fmt: skip
     images = args.out.parent / "images"
     images.mkdir(parents=True, exist_ok=True)
-    main_grid = table[table["num_train"] == MAIN_SIZE]
+    main_grid = table[table["num_train"] == main_size]
     plot_heatmap(main_grid, images / "fusion_benchmark.png")
     plot_learning_curves(table[table["family"].isin(CURVE_FAMILIES)],
                          images / "fusion_benchmark_curves.png")  # fmt: skip
