@@ -2,9 +2,12 @@
 
 ``run`` trains ``experiment=fusion_benchmark`` once per family (Hydra multiruns over fusion and
 seed, cut into ``--parallel`` processes) and, for the families where inductive biases should show
-most with little data, once per training-set size. Every run of a family gets the same number of
-training examples seen (``--budget`` examples, i.e. ``budget / num_train`` epochs), so a learning
-curve compares data, not compute.
+most with little data, once per training-set size (the other sizes with ``--curve-seeds``). Every
+run of a family sees the same number of training examples (:data:`BUDGETS`, i.e. ``budget /
+num_train`` epochs), so a learning curve compares data, not compute. Expected duration with
+``--parallel 2`` on 2 cores: about 2.5 h (192 runs; 120 of them on synergy and grounding, which
+need long runs to learn their interaction), estimated from the slow tests' runs (24,000 examples
+seen in about 80 s with two threads); the script records the real one in the report.
 
 ``report`` runs ``rolefusion-report``'s statistics on each (family, size) group (paired bootstrap
 against the best by validation, Holm), and writes docs/fusion_benchmark.md with the ranking per
@@ -43,29 +46,45 @@ MAIN_SIZE = 2000
 """Training examples of the main grid (the experiment's ``data.source.num_train``)."""
 CURVE_FAMILIES = ("synergy", "grounding")
 CURVE_SIZES = (500, 2000, 8000)
-BUDGETS = {"redundant": 10_000, "additive": 10_000, "synergy": 40_000, "grounding": 40_000}
+BUDGETS = {"redundant": 10_000, "additive": 10_000, "synergy": 24_000, "grounding": 24_000}
 """Training examples seen per run (epochs = budget / num_train): 5 epochs of 2000 reach the
 ceiling on the additive scenes; the interaction families need longer to leave the plateau where
 each modality's own information is learnt first (docs/fusion_benchmark.md)."""
 
 
-def epochs(budget: int, size: int) -> int:
-    return max(1, math.ceil(budget / size))
+VALIDATE_EVERY = 2000
+"""Training examples seen between validations: small sets would otherwise spend as long
+validating (300 examples every epoch) as training."""
 
 
-def sweeps(seeds: list[int], fusions: list[str], families: list[str], sizes: list[int],
-           budgets: dict[str, int], main_size: int) -> dict[str, list[str]]:  # fmt: skip
-    """Name (``<family>_n<size>``) -> multirun overrides of ``experiment=fusion_benchmark``."""
+def schedule(budget: int, size: int) -> tuple[int, int]:
+    """``(max_epochs, validate every n epochs)`` for ``budget`` examples seen from ``size``:
+    validation about every :data:`VALIDATE_EVERY` examples, and at the last epoch (the epochs
+    are rounded up to a multiple of the interval)."""
+    every = max(1, VALIDATE_EVERY // size)
+    return every * max(1, math.ceil(budget / size / every)), every
+
+
+def sweeps(
+    seeds: list[int], curve_seeds: list[int], fusions: list[str], families: list[str],
+    sizes: list[int], budgets: dict[str, int], main_size: int,
+) -> dict[str, list[str]]:  # fmt: skip
+    """Name (``<family>_n<size>``) -> multirun overrides of ``experiment=fusion_benchmark``.
+
+    The main grid runs ``seeds``; the other sizes of a learning curve run ``curve_seeds``.
+    """
     runs = {}
     for family in families:
         for size in sorted({main_size, *(sizes if family in CURVE_FAMILIES else ())}):
+            chosen = seeds if size == main_size else curve_seeds
             runs[f"{family}_n{size}"] = [
                 "experiment=fusion_benchmark",
                 f"model/fusion={','.join(fusions)}",
-                f"seed={','.join(map(str, seeds))}",
+                f"seed={','.join(map(str, chosen))}",
                 f"data.source.interaction={family}",
                 f"data.source.num_train={size}",
-                f"trainer.max_epochs={epochs(budgets[family], size)}",
+                f"trainer.max_epochs={schedule(budgets[family], size)[0]}",
+                f"+trainer.check_val_every_n_epoch={schedule(budgets[family], size)[1]}",
             ]
     return runs
 
@@ -190,11 +209,12 @@ def plot_learning_curves(curves: pd.DataFrame, path: Path) -> None:
             axis.annotate("additive ceiling", (rows["num_train"].min(), additive.iloc[0]),
                           fontsize=7, va="bottom", color="grey")  # fmt: skip
         axis.set_xscale("log")
-        axis.set_xticks(
-            sorted(set(rows["num_train"])), [str(n) for n in sorted(set(rows["num_train"]))]
-        )
+        axis.minorticks_off()  # the sizes themselves are the ticks
+        sizes = sorted(set(rows["num_train"]))
+        axis.set_xticks(sizes, [str(n) for n in sizes])
         axis.set_xlabel("training examples (same number seen per run)")
-        axis.set_title(f"{family} (mean over {int(rows['n'].max())} seeds)")
+        seeds = "/".join(str(int(rows[rows["num_train"] == n]["n"].max())) for n in sizes)
+        axis.set_title(f"{family} (seeds per size: {seeds})")
         axis.set_ylim(0, 1.02)
     axes[0][0].set_ylabel("test macro-F1")
     axes[0][-1].legend(fontsize=7, ncol=2, loc="lower right")
@@ -242,7 +262,8 @@ def markdown(table: pd.DataFrame, meta: dict) -> str:
             "",
             "Inductive biases show most with little data: the same runs at "
             f"{', '.join(str(n) for n in sorted(set(curves['num_train'])))} training examples "
-            "(epochs scaled so that every run sees the same number of examples).",
+            "(epochs scaled so that every run sees the same number of examples; seeds per size "
+            "in the plot's title and the tables above).",
             "",
             "![Test macro-F1 against training examples](images/fusion_benchmark_curves.png)",
             "",
@@ -269,6 +290,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("action", choices=["run", "report"])
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    parser.add_argument("--curve-seeds", type=int, nargs="+", default=[1],
+                        help="seeds of the learning curves' other sizes")  # fmt: skip
     parser.add_argument("--parallel", type=int, default=1)
     parser.add_argument("--fusions", nargs="+", default=list(FUSIONS))
     parser.add_argument("--families", nargs="+", default=list(INTERACTIONS))
@@ -292,8 +315,8 @@ def main() -> None:
     timing = args.work / "timing.json"
     if args.action == "run":
         start = time.time()
-        chosen = sweeps(args.seeds, args.fusions, args.families, args.sizes, budgets,
-                        args.main_size)  # fmt: skip
+        chosen = sweeps(args.seeds, args.curve_seeds, args.fusions, args.families, args.sizes,
+                        budgets, args.main_size)  # fmt: skip
         run_sweeps(chosen, args.work, args.parallel, args.override)
         timing.write_text(json.dumps({"seconds": time.time() - start, "parallel": args.parallel,
                                       "main_size": args.main_size,
