@@ -122,30 +122,6 @@ class Family(ABC):
         return {}
 
 
-class Redundant(Family):
-    """Role ``r`` wears look ``r`` and speaks voice ``r``: the image alone names it, and so does
-    the text. Every ceiling is the fused one; fusion can only add robustness here."""
-
-    name = "redundant"
-    uses_ambiguity = False
-
-    def build_roles(self) -> list[Role]:
-        validate_num_roles(self.num_roles)
-        if self.num_roles > len(LOOKS):
-            raise ValueError(
-                f"interaction=redundant gives each role its own look and voice, so num_roles "
-                f"({self.num_roles}) must be <= {len(LOOKS)}"
-            )
-        return build_roles(self.num_roles, 1)
-
-    def scene(self, role: Role, rng: np.random.Generator) -> Scene:
-        return Scene((Figure(LOOKS[role.look]),), VOICES[role.voice],
-                     {"look": role.look, "voice": role.voice})  # fmt: skip
-
-    def cells(self) -> list[Cell]:
-        return [Cell(role.look, role.voice, role.index) for role in self.roles]
-
-
 class Additive(Family):
     """The ring of :func:`~.roles.build_roles`: a look is worn by ``ambiguity`` roles, a voice
     spoken by ``ambiguity`` roles, and (look, voice) names one. The sum of one score per modality
@@ -164,6 +140,24 @@ class Additive(Family):
 
     def cells(self) -> list[Cell]:
         return [Cell(role.look, role.voice, role.index) for role in self.roles]
+
+
+class Redundant(Additive):
+    """Role ``r`` wears look ``r`` and speaks voice ``r``: the image alone names it, and so does
+    the text. The ring with one role per look and voice; every ceiling is the fused one, so
+    fusion can only add robustness here."""
+
+    name = "redundant"
+    uses_ambiguity = False
+
+    def build_roles(self) -> list[Role]:
+        validate_num_roles(self.num_roles)
+        if self.num_roles > len(LOOKS):
+            raise ValueError(
+                f"interaction=redundant gives each role its own look and voice, so num_roles "
+                f"({self.num_roles}) must be <= {len(LOOKS)}"
+            )
+        return build_roles(self.num_roles, 1)
 
 
 class Synergy(Family):
