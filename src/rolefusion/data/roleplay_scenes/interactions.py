@@ -151,12 +151,7 @@ class Redundant(Additive):
     uses_ambiguity = False
 
     def build_roles(self) -> list[Role]:
-        validate_num_roles(self.num_roles)
-        if self.num_roles > len(LOOKS):
-            raise ValueError(
-                f"interaction=redundant gives each role its own look and voice, so num_roles "
-                f"({self.num_roles}) must be <= {len(LOOKS)}"
-            )
+        _validate_one_look_per_role(self.name, self.num_roles)
         return build_roles(self.num_roles, 1)
 
 
@@ -260,12 +255,7 @@ class Grounding(Family):
     uses_ambiguity = False
 
     def build_roles(self) -> list[Role]:
-        validate_num_roles(self.num_roles)
-        if self.num_roles > len(LOOKS):
-            raise ValueError(
-                f"interaction=grounding gives each role its own look, so num_roles "
-                f"({self.num_roles}) must be <= {len(LOOKS)}"
-            )
+        _validate_one_look_per_role(self.name, self.num_roles)
         return [Role(r, role_name(r), r, None) for r in range(self.num_roles)]
 
     def scene(self, role: Role, rng: np.random.Generator) -> Scene:
@@ -294,6 +284,16 @@ class Grounding(Family):
                     cells.append(Cell((role.index, other, prop), prop, role.index))
                     cells.append(Cell((other, role.index, other_prop), prop, role.index))
         return cells
+
+
+def _validate_one_look_per_role(interaction: str, num_roles: int) -> None:
+    """The families that give each role its own look need as many looks as roles."""
+    validate_num_roles(num_roles)
+    if num_roles > len(LOOKS):
+        raise ValueError(
+            f"interaction={interaction} gives each role its own look, so num_roles "
+            f"({num_roles}) must be <= {len(LOOKS)}"
+        )
 
 
 FAMILIES: dict[str, type[Family]] = {
