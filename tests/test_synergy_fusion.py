@@ -3,7 +3,7 @@ derived ceiling while concat fusion (an MLP over both pooled vectors) goes past 
 
 The parity bit of a synergy role is the XOR of a colour in the picture and the order of the line;
 a model learns each modality's own share (the base role) first and the parity only later, so the
-runs are longer than the other science tests' (docs/fusion_benchmark.md).
+runs are longer than the other science tests' (scripts/fusion_benchmark.py's budgets).
 """
 
 from __future__ import annotations
