@@ -6,8 +6,9 @@ most with little data, once per training-set size (the other sizes with ``--curv
 run of a family sees the same number of training examples (:data:`BUDGETS`, i.e. ``budget /
 num_train`` epochs), so a learning curve compares data, not compute. Expected duration with
 ``--parallel 2`` on 2 cores: about 2.5 h (192 runs; 120 of them on synergy and grounding, which
-need long runs to learn their interaction), estimated from the slow tests' runs (24,000 examples
-seen in about 80 s with two threads); the script records the real one in the report.
+need long runs to learn their interaction), estimated from single runs timed two at a time (one
+thread each: 40,000 grounding examples seen in 135-330 s, film to sequence); the script records
+the real one in the report.
 
 ``report`` runs ``rolefusion-report``'s statistics on each (family, size) group (paired bootstrap
 against the best by validation, Holm), and writes docs/fusion_benchmark.md with the ranking per
@@ -23,6 +24,8 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import shlex
+import sys
 import time
 from collections import defaultdict
 from datetime import date
@@ -46,10 +49,12 @@ MAIN_SIZE = 2000
 """Training examples of the main grid (the experiment's ``data.source.num_train``)."""
 CURVE_FAMILIES = ("synergy", "grounding")
 CURVE_SIZES = (500, 2000, 8000)
-BUDGETS = {"redundant": 10_000, "additive": 10_000, "synergy": 24_000, "grounding": 24_000}
+BUDGETS = {"redundant": 10_000, "additive": 10_000, "synergy": 24_000, "grounding": 40_000}
 """Training examples seen per run (epochs = budget / num_train): 5 epochs of 2000 reach the
 ceiling on the additive scenes; the interaction families need longer to leave the plateau where
-each modality's own information is learnt first (docs/fusion_benchmark.md)."""
+each modality's own information is learnt first: concat left it on synergy after 12 epochs of
+2000, cross_attention on grounding after 20 (0.926) but not after 12 (0.630; seed 1)
+(docs/roleplay_scenes.md#interaction-families)."""
 
 
 VALIDATE_EVERY = 2000
@@ -233,8 +238,9 @@ def markdown(table: pd.DataFrame, meta: dict) -> str:
         "family: synthetic role-play scenes at 32 px, 8 roles, 5% label noise, "
         f"{meta['main_size']}/300/500 examples unless a learning curve says otherwise; small "
         "CNN and bidirectional LSTM encoders, `model.dim=128`, AdamW, cosine schedule; each run "
-        "sees the same number of training examples per family (redundant, additive: "
-        f"{BUDGETS['additive']:,}; synergy, grounding: {BUDGETS['synergy']:,}); the test split "
+        "sees the same number of training examples per family ("
+        + ", ".join(f"{family}: {seen:,}" for family, seen in meta["budgets"].items())
+        + "); the test split "
         "is scored with the best checkpoint by validation F1. Families and their ceilings: "
         "[roleplay_scenes.md](roleplay_scenes.md#interaction-families).",
         "",
@@ -319,7 +325,8 @@ def main() -> None:
                         budgets, args.main_size)  # fmt: skip
         run_sweeps(chosen, args.work, args.parallel, args.override)
         timing.write_text(json.dumps({"seconds": time.time() - start, "parallel": args.parallel,
-                                      "main_size": args.main_size,
+                                      "main_size": args.main_size, "budgets": budgets,
+                                      "command": shlex.join(["python", *sys.argv]),
                                       "date": str(date.today())}) + "\n")  # fmt: skip
         return
     table = collect(args.work, args.resamples)
@@ -327,9 +334,13 @@ def main() -> None:
     wall = (f"{measured['seconds'] / 3600:.1f} h wall time with {measured['parallel']} "
             "processes" if measured else "wall time not recorded")  # fmt: skip
     main_size = measured.get("main_size", MAIN_SIZE)
-    meta = {"date": measured.get("date", str(date.today())), "wall": wall, "main_size": main_size,
-            "command": f"python scripts/fusion_benchmark.py run --parallel "
-                       f"{measured.get('parallel', 2)}"}  # fmt: skip
+    meta = {
+        "date": measured.get("date", str(date.today())),
+        "wall": wall,
+        "main_size": main_size,
+        "budgets": measured.get("budgets", budgets),
+        "command": measured.get("command", "python scripts/fusion_benchmark.py run"),
+    }
     images = args.out.parent / "images"
     images.mkdir(parents=True, exist_ok=True)
     main_grid = table[table["num_train"] == main_size]

@@ -46,7 +46,7 @@ def why(interaction: str, record: dict) -> str:
         order = 0 if record["opener"] == "greeting" else 1
         return f"colour {bit} xor order {order} = {bit ^ order}"
     if interaction == "grounding":
-        side = record["props"].index(record["addressee"])
+        side = record["costumes"].index(record["addressee"])
         colour = LOOKS[int(record["looks"][side])].colour
         return f"{record['addressee']} -> the {colour} one"
     return f"{LOOKS[int(record['look'])].colour} + voice {record['voice']}"

@@ -18,8 +18,8 @@ from scipy.optimize import Bounds, LinearConstraint, milp
 from rolefusion.commands.train import train
 from rolefusion.data.roleplay_scenes import LOOKS, VOICES, RolePlayScenes, ceilings
 from rolefusion.data.roleplay_scenes.interactions import (
+    COSTUMES,
     INTERACTIONS,
-    REFERENCE_PROPS,
     Cell,
     Family,
     Grounding,
@@ -32,45 +32,44 @@ from rolefusion.data.roleplay_scenes.text import address
 from conftest import compose_config
 
 ORACLE_SPLIT = 1500  # examples per family; one binomial sd of an accuracy is <= 0.013
-ORACLE_SIZE = {"grounding": 96}  # pixels: enough for a colour count to find every prop light
-DEFAULT_SIZE = 48  # and every costume
-PROP_COLOURS = {"lantern": (255, 238, 150)}  # its light
+ORACLE_SIZE = {"grounding": 96}  # pixels: enough for two smaller figures' outlines
+DEFAULT_SIZE = 48  # and for every costume's colour
 
 
 # --- oracles that read what a model reads ---------------------------------------------------
 
 
-def costume_counts(pixels: np.ndarray) -> Counter[int]:
-    """How many pixels of ``pixels [H, W, 3]`` lie within 30 of each look's costume colour."""
+def costume_mask(pixels: np.ndarray) -> tuple[int, np.ndarray]:
+    """The look whose costume colour most pixels of ``pixels [H, W, 3]`` lie within 30 of, and
+    the mask of those pixels."""
     palette = np.array([look.rgb for look in LOOKS], dtype=float)
     distance = np.linalg.norm(pixels[:, :, None, :].astype(float) - palette, axis=-1)
-    nearest = distance.argmin(-1)
-    close = distance.min(-1) < 30
-    return Counter(nearest[close].tolist())
+    nearest = np.where(distance.min(-1) < 30, distance.argmin(-1), -1)
+    look = Counter(nearest[nearest >= 0].tolist()).most_common(1)[0][0]
+    return look, nearest == look
 
 
-def prop_pixels(pixels: np.ndarray, prop: str) -> int:
-    """How many pixels lie within 25 of ``prop``'s own colour."""
-    distance = np.linalg.norm(pixels.astype(float) - PROP_COLOURS[prop], axis=-1)
-    return int((distance < 25).sum())
+def is_robe(mask: np.ndarray) -> bool:
+    """Whether the costume in ``mask [H, W]`` is cut as a robe (a triangle: narrow in its top
+    quarter, wide in its bottom one) rather than as armour (a rectangle: as wide at both)."""
+    widths = mask.sum(axis=1)
+    widths = widths[widths > 0]
+    quarter = max(1, len(widths) // 4)
+    return widths[:quarter].mean() < 0.5 * widths[-quarter:].mean()
 
 
 def read_image_cue(path: Path, interaction: str) -> Hashable:
     """The costume colour of the figure, or for ``grounding`` the colour in each half and the
-    prop on the left, from the pixels."""
+    costume on the left, from the pixels."""
     pixels = np.asarray(Image.open(path).convert("RGB"))
     if interaction != "grounding":
-        return costume_counts(pixels).most_common(1)[0][0]
+        return costume_mask(pixels)[0]
     middle = pixels.shape[1] // 2
-    left, right = pixels[:, :middle], pixels[:, middle:]
-    # The lantern's light is a colour nothing else has (the staff's pale orb is near the palest
-    # backgrounds), so the side with more of it holds the lantern.
-    lantern_left = prop_pixels(left, "lantern") > prop_pixels(right, "lantern")
-    return (
-        costume_counts(left).most_common(1)[0][0],
-        costume_counts(right).most_common(1)[0][0],
-        "lantern" if lantern_left else "staff",
+    (left, left_mask), (right, _) = (
+        costume_mask(pixels[:, :middle]),
+        costume_mask(pixels[:, middle:]),
     )
+    return left, right, "robe" if is_robe(left_mask) else "armour"
 
 
 def read_voice(text: str) -> int:
@@ -83,8 +82,8 @@ def read_voice(text: str) -> int:
 def read_text_cue(interaction: str, text: str) -> Hashable:
     """What the line says, in the family's cue space (see each family's ``cells``)."""
     if interaction == "grounding":
-        (prop,) = [prop for prop in REFERENCE_PROPS if text.startswith(address(prop) + ",")]
-        return prop
+        (costume,) = [c for c in COSTUMES if text.startswith(address(c) + ",")]
+        return costume
     voice = read_voice(text)
     if interaction == "synergy":
         return voice, 0 if text.startswith(VOICES[voice].greeting + ",") else 1
@@ -114,12 +113,12 @@ def additive_scores(family: Family, image: Hashable, text: Hashable) -> np.ndarr
             voice, y = text
             g = big * (voice == role.voice) + (c % 2 == 0) * (1.0, -1.0)[y]
         elif isinstance(family, Grounding):
-            left, right, left_prop = image
+            left, right, left_costume = image
             present = c in (left, right)
-            holds_staff = (c == left) == (left_prop == "staff")
+            in_armour = (c == left) == (left_costume == "armour")
             higher = c == max(left, right)
-            f = big * present + 10.0 * (present and higher and holds_staff)
-            g = 0.1 * c * (1 if text == "lantern" else -1)
+            f = big * present + 10.0 * (present and higher and in_armour)
+            g = 0.1 * c * (1 if text == "robe" else -1)
         else:
             posterior_image = {cell.role for cell in family.cells() if cell.image == image}
             posterior_text = {cell.role for cell in family.cells() if cell.text == text}
@@ -194,7 +193,7 @@ def test_the_pixel_and_word_readers_agree_with_what_was_drawn(rendered) -> None:
     interaction, _, records = rendered
     for record in records:
         if interaction == "grounding":
-            assert record["image_cue"] == (*record["looks"], record["props"][0])
+            assert record["image_cue"] == (*record["looks"], record["costumes"][0])
             assert record["text_cue"] == record["addressee"]
         else:
             assert record["image_cue"] == record["look"]
@@ -329,7 +328,7 @@ def test_a_shuffled_synergy_line_keeps_its_words() -> None:
     assert scenes.family.additive_share == 0.75
 
 
-def test_grounding_puts_two_looks_and_both_props_in_every_scene(renders) -> None:
+def test_grounding_puts_two_looks_and_both_costumes_in_every_scene(renders) -> None:
     _, scenes, records = renders("grounding")
     names = [role.name for role in scenes.roles]
     addressed_left = Counter(
@@ -337,7 +336,7 @@ def test_grounding_puts_two_looks_and_both_props_in_every_scene(renders) -> None
     )
     assert abs(addressed_left[True] - addressed_left[False]) < 0.1 * len(records)
     assert all(record["looks"][0] != record["looks"][1] for record in records)
-    assert all(sorted(record["props"]) == sorted(REFERENCE_PROPS) for record in records)
+    assert all(sorted(record["costumes"]) == sorted(COSTUMES) for record in records)
 
 
 @pytest.mark.parametrize(

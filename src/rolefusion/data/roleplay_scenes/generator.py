@@ -48,7 +48,7 @@ from rolefusion.data.roleplay_scenes.text import (
 # The package's name, not this module's, so log lines read as they did before the split.
 logger = logging.getLogger(__package__)
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 """Bumped whenever the generator's output changes, so stale caches are never reused."""
 
 SPLITS: tuple[str, ...] = ("train", "val", "test")
@@ -357,9 +357,9 @@ class RolePlayScenes:
 
 def _render_text(scene: Scene, rng: np.random.Generator) -> str:
     """The line: as the voice speaks it, framed by greeting and closing in the scene's order, or
-    opening by addressing one side."""
+    addressing one of the scene's characters."""
     if scene.opener is not None:
         return render_ordered_text(scene.voice, scene.opener == "greeting", rng)
     if scene.addressee is not None:
-        return render_addressed_text(scene.voice, scene.addressee, rng)
+        return render_addressed_text(scene.voice, scene.addressee)
     return render_text(scene.voice, rng)

@@ -47,10 +47,12 @@ INTERACTIONS: tuple[Interaction, ...] = get_args(Interaction)
 Side = Literal["left", "right"]
 SIDES: tuple[Side, ...] = get_args(Side)
 
-REFERENCE_PROPS: tuple[str, str] = ("lantern", "staff")
-"""The props a ``grounding`` line names its addressee by: each scene's two characters hold one
-each. Two of the catalogue's props unlike each other in shape and colour: a dark box with a pale
-yellow light, a long brown stick with a pale orb."""
+REFERENCE_COSTUMES: dict[str, str] = {"robe": "triangle", "armour": "rectangle"}
+"""The costumes a ``grounding`` line names its addressee by, with the shape each is drawn in: each
+scene's two characters wear one each. A robe comes to a point at the neck, armour is square at
+the shoulders; at 32 px the difference is the outline's top few pixels, which blur erases long
+before it erases the colours."""
+COSTUMES: tuple[str, ...] = tuple(REFERENCE_COSTUMES)
 
 
 @dataclass(frozen=True)
@@ -66,8 +68,8 @@ class Scene:
     """What one example shows, and what its manifest records about it for analysis.
 
     ``opener`` says which of the voice's greeting and closing opens the line (``synergy``);
-    ``addressee`` the prop of the character the line speaks to (``grounding``); None leaves the
-    line as it is.
+    ``addressee`` the costume of the character the line speaks to (``grounding``); None leaves
+    the line as it is.
     """
 
     figures: tuple[Figure, ...]
@@ -231,23 +233,27 @@ class Synergy(Family):
 
 
 class Grounding(Family):
-    """Two characters stand in the scene, one per half, wearing two different looks and holding
-    the two props of :data:`REFERENCE_PROPS`, one each; the line addresses one by its prop ("you
-    with the lantern, ...") in a voice drawn at random, and the label is the addressed one's
-    role, role ``r`` wearing look ``r`` (its colour and costume; the prop is the reference's).
-    The picture leaves two candidates, the line none: which prop is named, and on which side,
-    is independent of the role. The deciding detail, the prop, is small: a blurred picture
-    loses it.
+    """Two characters stand in the scene, one per half, in two different looks' colours and
+    props, one in a robe and one in armour (:data:`REFERENCE_COSTUMES`); the line addresses one
+    by its costume ("you in the robe, ahoy.") and the label is the addressed one's role, role
+    ``r`` wearing look ``r``'s colour. The picture leaves two candidates, the line none: which
+    costume is named, and on which side, is independent of the role. The deciding detail is the
+    costume's cut, a few pixels of outline at 32 px: a blurred picture keeps the colours and
+    loses which is which.
+
+    The line is the address and the voice's greeting only: the voice is drawn at random, and a
+    full line of its words buried the address so deep that no fusion learnt the reference
+    (docs/roleplay_scenes.md#learnability).
 
     An additive model stops at three quarters, by the argument of :class:`Synergy` applied to
-    the four cells (A holds the lantern and B the staff, or the other way round) x (lantern,
-    staff named): the preference for A over B is ``D(picture) + E(named)``, right on all four
-    only if ``D(A lantern) + E(lantern) > 0``, ``D(B lantern) + E(staff) > 0``,
-    ``D(A lantern) + E(staff) < 0`` and ``D(B lantern) + E(lantern) < 0``. Three of four are
-    reachable for every pair at once (give each role a rank and let the name favour the higher
-    rank; :func:`tests.test_interactions.additive_scores` builds it). Whether a fusion of
-    pooled vectors learns what a fusion relating words to image regions does is not a theorem:
-    it is what the benchmark measures.
+    the four cells (A in the robe and B in armour, or the other way round) x (robe, armour
+    named): the preference for A over B is ``D(picture) + E(named)``, right on all four only if
+    ``D(A robe) + E(robe) > 0``, ``D(B robe) + E(armour) > 0``, ``D(A robe) + E(armour) < 0``
+    and ``D(B robe) + E(robe) < 0``. Three of four are reachable for every pair at once (give
+    each role a rank and let the name favour the higher rank;
+    :func:`tests.test_interactions.additive_scores` builds it). Whether a fusion of pooled
+    vectors learns what a fusion relating words to image regions does is not a theorem: it is
+    what the benchmark measures.
     """
 
     name = "grounding"
@@ -260,18 +266,19 @@ class Grounding(Family):
 
     def scene(self, role: Role, rng: np.random.Generator) -> Scene:
         side = SIDES[int(rng.integers(2))]
-        prop = REFERENCE_PROPS[int(rng.integers(2))]
+        named = COSTUMES[int(rng.integers(2))]
         other = int(rng.integers(self.num_roles - 1))
         other += other >= role.index
         voice = int(rng.integers(len(VOICES)))
-        props = {role.index: prop, other: REFERENCE_PROPS[1 - REFERENCE_PROPS.index(prop)]}
+        costumes = {role.index: named, other: _other_costume(named)}
         order = (role.index, other) if side == "left" else (other, role.index)
         figures = tuple(
-            Figure(replace(LOOKS[i], prop=props[i]), s) for i, s in zip(order, SIDES, strict=True)
+            Figure(replace(LOOKS[i], costume=costumes[i], shape=REFERENCE_COSTUMES[costumes[i]]), s)
+            for i, s in zip(order, SIDES, strict=True)
         )
-        fields = {"looks": list(order), "props": [props[i] for i in order], "addressee": prop,
-                  "voice": voice}  # fmt: skip
-        return Scene(figures, VOICES[voice], fields, addressee=prop)
+        fields = {"looks": list(order), "costumes": [costumes[i] for i in order],
+                  "addressee": named, "voice": voice}  # fmt: skip
+        return Scene(figures, VOICES[voice], fields, addressee=named)
 
     def cells(self) -> list[Cell]:
         cells = []
@@ -279,11 +286,17 @@ class Grounding(Family):
             for other in range(self.num_roles):
                 if other == role.index:
                     continue
-                for prop in REFERENCE_PROPS:
-                    other_prop = REFERENCE_PROPS[1 - REFERENCE_PROPS.index(prop)]
-                    cells.append(Cell((role.index, other, prop), prop, role.index))
-                    cells.append(Cell((other, role.index, other_prop), prop, role.index))
+                for named in COSTUMES:
+                    cells.append(Cell((role.index, other, named), named, role.index))
+                    cells.append(
+                        Cell((other, role.index, _other_costume(named)), named, role.index)
+                    )
         return cells
+
+
+def _other_costume(costume: str) -> str:
+    """The reference costume that is not ``costume``."""
+    return COSTUMES[1 - COSTUMES.index(costume)]
 
 
 def _validate_one_look_per_role(interaction: str, num_roles: int) -> None:

@@ -58,12 +58,12 @@ def render_ordered_text(voice: Voice, greeting_first: bool, rng: np.random.Gener
     return f"{opener}, {render_text(voice, rng)} {ender}."
 
 
-def address(prop: str) -> str:
-    """How a line opens when it speaks to the character holding ``prop``."""
-    return f"you with the {prop}"
+def address(costume: str) -> str:
+    """How a line opens when it speaks to the character wearing ``costume``."""
+    return f"you in the {costume}"
 
 
-def render_addressed_text(voice: Voice, prop: str, rng: np.random.Generator) -> str:
-    """A line that opens by addressing the character holding ``prop``, then speaks in ``voice``
-    (``interaction=grounding``)."""
-    return f"{address(prop)}, {render_text(voice, rng)}"
+def render_addressed_text(voice: Voice, costume: str) -> str:
+    """The address to the character wearing ``costume`` and ``voice``'s greeting
+    (``interaction=grounding``; why no more, see :class:`~.interactions.Grounding`)."""
+    return f"{address(costume)}, {voice.greeting}."
