@@ -5,10 +5,10 @@ seed, cut into ``--parallel`` processes) and, for the families where inductive b
 most with little data, once per training-set size (the other sizes with ``--curve-seeds``). Every
 run of a family sees the same number of training examples (:data:`BUDGETS`, i.e. ``budget /
 num_train`` epochs), so a learning curve compares data, not compute. Expected duration with
-``--parallel 2`` on 2 cores: about 2.5 h (192 runs; 120 of them on synergy and grounding, which
-need long runs to learn their interaction), estimated from single runs timed two at a time (one
-thread each: 40,000 grounding examples seen in 135-330 s, film to sequence); the script records
-the real one in the report.
+``--parallel 2`` on 2 cores: about 2.5 h (192 runs; 120 of them on synergy and grounding, 40,000
+examples seen each, which they need to learn their interaction), estimated from single runs timed
+two at a time (one thread each: 40,000 grounding examples in 100-330 s, concat to sequence, about
+1,500 s for the twelve fusions); the script records the real one in the report.
 
 ``report`` runs ``rolefusion-report``'s statistics on each (family, size) group (paired bootstrap
 against the best by validation, Holm), and writes docs/fusion_benchmark.md with the ranking per
@@ -49,11 +49,12 @@ MAIN_SIZE = 2000
 """Training examples of the main grid (the experiment's ``data.source.num_train``)."""
 CURVE_FAMILIES = ("synergy", "grounding")
 CURVE_SIZES = (500, 2000, 8000)
-BUDGETS = {"redundant": 10_000, "additive": 10_000, "synergy": 24_000, "grounding": 40_000}
+BUDGETS = {"redundant": 10_000, "additive": 10_000, "synergy": 40_000, "grounding": 40_000}
 """Training examples seen per run (epochs = budget / num_train): 5 epochs of 2000 reach the
 ceiling on the additive scenes; the interaction families need longer to leave the plateau where
-each modality's own information is learnt first: concat left it on synergy after 12 epochs of
-2000, cross_attention on grounding after 20 (0.926) but not after 12 (0.630; seed 1)
+each modality's own information is learnt first. After 12 epochs of 2000, concat had left it on
+synergy for seed 0 but not for seeds 1-3 (0.446, 0.678, 0.462), cross_attention on grounding not
+for seed 1 (0.630); after 20, cross_attention had for seeds 0-3 (0.906-0.938)
 (docs/roleplay_scenes.md#interaction-families)."""
 
 
