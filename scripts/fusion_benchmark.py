@@ -5,10 +5,11 @@ seed, cut into ``--parallel`` processes) and, for the families where inductive b
 most with little data, once per training-set size (the other sizes with ``--curve-seeds``). Every
 run of a family sees the same number of training examples (:data:`BUDGETS`, i.e. ``budget /
 num_train`` epochs), so a learning curve compares data, not compute. Expected duration with
-``--parallel 2`` on 2 cores: about 2.5 h (192 runs; 120 of them on synergy and grounding, 40,000
-examples seen each, which they need to learn their interaction), estimated from single runs timed
-two at a time (one thread each: 40,000 grounding examples in 100-330 s, concat to sequence, about
-1,500 s for the twelve fusions); the script records the real one in the report.
+``--parallel 2`` on 2 cores: about 2.75 h (192 runs; 120 of them on synergy and grounding, 40,000
+examples seen each, which they need to learn their interaction). Measured for those: the twelve
+fusions x one seed on synergy and grounding (24 runs) took 28 min with ``--parallel 2``; the 72
+runs on redundant and additive see a quarter as many examples. The script records the real
+duration in the report.
 
 ``report`` runs ``rolefusion-report``'s statistics on each (family, size) group (paired bootstrap
 against the best by validation, Holm), and writes docs/fusion_benchmark.md with the ranking per
