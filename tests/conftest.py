@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
@@ -26,6 +28,23 @@ TINY_DATA = [
 def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One data cache for the whole session: each synthetic set is generated once."""
     return tmp_path_factory.mktemp("data")
+
+
+@contextmanager
+def torch_threads(count: int) -> Iterator[None]:
+    """Run with ``count`` intra-op threads, then restore the previous count.
+
+    Whether a model leaves an interaction family's plateau within its budget can turn on the
+    order of floating-point sums: the same grounding run reached 0.930 with two threads and
+    0.562 with one. Tests that train past such a plateau pin the count so that they reproduce
+    on machines with more cores than this project's 2.
+    """
+    previous = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def compose_config(root: Path, data_dir: Path, *overrides: str, tiny: bool = True) -> DictConfig:

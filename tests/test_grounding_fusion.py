@@ -14,7 +14,7 @@ import pytest
 from rolefusion.commands.train import train
 from rolefusion.data.roleplay_scenes import RolePlayScenes
 
-from conftest import compose_config
+from conftest import compose_config, torch_threads
 
 GROUNDING_DATA = [
     "data.source.interaction=grounding",
@@ -35,9 +35,9 @@ RELATING_FUSIONS = ("cross_attention", "sequence", "film")
 
 
 def _accuracy(root, data_dir, fusion: str) -> float:
-    return train(compose_config(root, data_dir, f"model/fusion={fusion}", *GROUNDING_DATA))[
-        "test/acc"
-    ]
+    with torch_threads(2):  # the count the runs were measured with (conftest.torch_threads)
+        metrics = train(compose_config(root, data_dir, f"model/fusion={fusion}", *GROUNDING_DATA))
+    return metrics["test/acc"]
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ import pytest
 from rolefusion.commands.train import train
 from rolefusion.data.roleplay_scenes import RolePlayScenes
 
-from conftest import compose_config
+from conftest import compose_config, torch_threads
 
 SYNERGY_DATA = [
     "data.source.interaction=synergy",
@@ -35,8 +35,9 @@ def synergy_scores(tmp_path_factory, data_dir) -> dict[str, dict[str, float]]:
     scores = {}
     for fusion in ("late", "concat"):
         root = tmp_path_factory.mktemp(fusion)
-        scores[fusion] = train(compose_config(root, data_dir, f"model/fusion={fusion}",
-                                              *SYNERGY_DATA))  # fmt: skip
+        with torch_threads(2):  # the count the runs were measured with (conftest.torch_threads)
+            scores[fusion] = train(compose_config(root, data_dir, f"model/fusion={fusion}",
+                                                  *SYNERGY_DATA))  # fmt: skip
     return scores
 
 
