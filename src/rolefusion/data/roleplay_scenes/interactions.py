@@ -243,7 +243,7 @@ class Grounding(Family):
 
     The line is the address and the voice's greeting only: the voice is drawn at random, and a
     full line of its words buried the address so deep that no fusion learnt the reference
-    (docs/roleplay_scenes.md#learnability).
+    (docs/roleplay_scenes.md#interaction-families, learnability).
 
     An additive model stops at three quarters, by the argument of :class:`Synergy` applied to
     the four cells (A in the robe and B in armour, or the other way round) x (robe, armour
