@@ -11,13 +11,14 @@ fusions x one seed on synergy and grounding (24 runs) took 28 min with ``--paral
 runs on redundant and additive see a quarter as many examples. The script records the real
 duration in the report.
 
-``report`` runs ``rolefusion-report``'s statistics on each (family, size) group (paired bootstrap
-against the best by validation, Holm), and writes docs/fusion_benchmark.md with the ranking per
-family beside each fusion's derived ceiling, a heatmap of test F1 relative to the full ceiling
-with the theory's bound where there is one, and the learning curves.
+Then (and alone, with ``report``) it runs ``rolefusion-report``'s statistics on each (family,
+size) group (paired bootstrap against the best by validation, Holm) and writes
+docs/fusion_benchmark.md with the ranking per family beside each fusion's derived ceiling, a
+heatmap of test F1 relative to the full ceiling with the theory's bound where there is one, and
+the learning curves.
 
-    .venv/bin/python scripts/fusion_benchmark.py run --parallel 2
-    .venv/bin/python scripts/fusion_benchmark.py report
+    .venv/bin/python scripts/fusion_benchmark.py run --parallel 2   # trains, then reports
+    .venv/bin/python scripts/fusion_benchmark.py report             # again, from the runs
 """
 
 from __future__ import annotations
@@ -50,6 +51,9 @@ MAIN_SIZE = 2000
 """Training examples of the main grid (the experiment's ``data.source.num_train``)."""
 CURVE_FAMILIES = ("synergy", "grounding")
 CURVE_SIZES = (500, 2000, 8000)
+UNIMODAL = ("image_only", "text_only")
+"""Trained at the main size only: their ceilings bound them at every size, so the learning curves'
+other sizes spend the time on the fusions."""
 BUDGETS = {"redundant": 10_000, "additive": 10_000, "synergy": 40_000, "grounding": 40_000}
 """Training examples seen per run (epochs = budget / num_train): 5 epochs of 2000 reach the
 ceiling on the additive scenes; the interaction families need longer to leave the plateau where
@@ -78,21 +82,30 @@ def sweeps(
 ) -> dict[str, list[str]]:  # fmt: skip
     """Name (``<family>_n<size>``) -> multirun overrides of ``experiment=fusion_benchmark``.
 
-    The main grid runs ``seeds``; the other sizes of a learning curve run ``curve_seeds``.
+    The main grid runs ``seeds`` and comes first, so that a run cut short (re-running resumes it)
+    already holds the comparison; the other sizes of a learning curve run ``curve_seeds`` and
+    leave out the :data:`UNIMODAL` baselines.
     """
-    runs = {}
-    for family in families:
-        for size in sorted({main_size, *(sizes if family in CURVE_FAMILIES else ())}):
-            chosen = seeds if size == main_size else curve_seeds
-            runs[f"{family}_n{size}"] = [
-                "experiment=fusion_benchmark",
-                f"model/fusion={','.join(fusions)}",
-                f"seed={','.join(map(str, chosen))}",
-                f"data.source.interaction={family}",
-                f"data.source.num_train={size}",
-                f"trainer.max_epochs={schedule(budgets[family], size)[0]}",
-                f"+trainer.check_val_every_n_epoch={schedule(budgets[family], size)[1]}",
-            ]
+
+    def sweep(family: str, size: int, trained: list[str], chosen: list[int]) -> list[str]:
+        epochs, every = schedule(budgets[family], size)
+        return [
+            "experiment=fusion_benchmark",
+            f"model/fusion={','.join(trained)}",
+            f"seed={','.join(map(str, chosen))}",
+            f"data.source.interaction={family}",
+            f"data.source.num_train={size}",
+            f"trainer.max_epochs={epochs}",
+            f"+trainer.check_val_every_n_epoch={every}",
+        ]
+
+    runs = {
+        f"{family}_n{main_size}": sweep(family, main_size, fusions, seeds) for family in families
+    }
+    curve_fusions = [f for f in fusions if f not in UNIMODAL]
+    for family in (f for f in families if f in CURVE_FAMILIES):
+        for size in sorted(set(sizes) - {main_size}):
+            runs[f"{family}_n{size}"] = sweep(family, size, curve_fusions, curve_seeds)
     return runs
 
 
@@ -203,9 +216,10 @@ def plot_learning_curves(curves: pd.DataFrame, path: Path) -> None:
         rows = curves[curves["family"] == family]
         for k, fusion in enumerate(f for f in FUSIONS if f in set(rows["model/fusion"])):
             line = rows[rows["model/fusion"] == fusion].sort_values("num_train")
-            style = "--" if fusion in ("image_only", "text_only", "late") else "-"
+            style = "--" if fusion in (*UNIMODAL, "late") else "-"
+            label = fusion if len(line) > 1 else f"{fusion} (n={line['num_train'].iloc[0]} only)"
             axis.plot(line["num_train"], line["test/f1_mean"], style, marker="o", markersize=3,
-                      color=colours(k), label=fusion)  # fmt: skip
+                      color=colours(k), label=label)  # fmt: skip
         for name, value in rows.iloc[0][["full"]].items():
             axis.axhline(value, color="grey", linewidth=1, linestyle=":")
             axis.annotate(f"{name} ceiling", (rows["num_train"].min(), value), fontsize=7,
@@ -271,7 +285,9 @@ def markdown(table: pd.DataFrame, meta: dict) -> str:
             "Inductive biases show most with little data: the same runs at "
             f"{', '.join(str(n) for n in sorted(set(curves['num_train'])))} training examples "
             "(epochs scaled so that every run sees the same number of examples; seeds per size "
-            "in the plot's title and the tables above).",
+            "in the plot's title). Each cell is test macro-F1 and its verdict against the best by "
+            "validation at that size, from the same paired bootstrap. The unimodal baselines "
+            f"train at {meta['main_size']} only: their ceilings bound them at any size.",
             "",
             "![Test macro-F1 against training examples](images/fusion_benchmark_curves.png)",
             "",
@@ -280,15 +296,17 @@ def markdown(table: pd.DataFrame, meta: dict) -> str:
             rows = curves[curves["family"] == family]
             if rows.empty:
                 continue
-            pivot = rows.pivot_table(index="model/fusion", columns="num_train",
-                                     values="test/f1_mean").reindex(
-                [f for f in FUSIONS if f in set(rows["model/fusion"])])  # fmt: skip
-            sizes = list(pivot.columns)
+            cells = rows.assign(cell=[
+                f"{f1:.3f} {verdict}" for f1, verdict in zip(rows["test/f1_mean"], rows["verdict"],
+                                                             strict=True)
+            ]).pivot(index="model/fusion", columns="num_train", values="cell")  # fmt: skip
+            cells = cells.reindex([f for f in FUSIONS if f in set(rows["model/fusion"])])
+            sizes = list(cells.columns)
             header = "| fusion | " + " | ".join(f"n={n}" for n in sizes) + " |"
-            lines += [f"### {family}", "", header, "|---|" + "---:|" * len(sizes)]
+            lines += [f"### {family}", "", header, "|---|" + "---|" * len(sizes)]
             lines += [
-                f"| {fusion} | " + " | ".join(f"{v:.3f}" for v in values) + " |"
-                for fusion, values in pivot.iterrows()
+                f"| {fusion} | " + " | ".join("-" if pd.isna(c) else c for c in row) + " |"
+                for fusion, row in cells.iterrows()
             ]
             lines += [""]
     return "\n".join(lines)
@@ -330,7 +348,6 @@ def main() -> None:
                                       "main_size": args.main_size, "budgets": budgets,
                                       "command": shlex.join(["python", *sys.argv]),
                                       "date": str(date.today())}) + "\n")  # fmt: skip
-        return
     table = collect(args.work, args.resamples)
     measured = json.loads(timing.read_text()) if timing.is_file() else {}
     wall = (f"{measured['seconds'] / 3600:.1f} h wall time with {measured['parallel']} "

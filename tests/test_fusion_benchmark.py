@@ -1,12 +1,13 @@
 """scripts/fusion_benchmark.py end to end on a tiny budget: the sweeps run through the sweep
 runner, and the report ranks every family's fusions with their ceilings, the paired test's
-verdicts, a heatmap and learning curves."""
+verdicts, a heatmap and learning curves, in one command and again from the finished runs."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+from collections import defaultdict
 from pathlib import Path
 
 import pytest
@@ -25,12 +26,14 @@ def test_the_benchmark_runs_and_reports_every_family_with_ceilings_and_verdicts(
     common = ["--work", str(work), "--out", str(out)]
     subprocess.run(
         [sys.executable, str(SCRIPT), "run", "--parallel", "2", "--seeds", "1",
-         "--fusions", "late", "concat", "--families", "synergy",
-         "--sizes", "50", "--main-size", "100", "--budget-scale", "0.01",
+         "--fusions", "late", "concat", "text_only", "--families", "synergy",
+         "--sizes", "50", "--main-size", "100", "--budget-scale", "0.01", "--resamples", "200",
          "--override", *tiny, *common],
         cwd=ROOT, check=True, capture_output=True, text=True,
     )  # fmt: skip
     assert (work / "timing.json").is_file()
+    assert "## Learning curves" in out.read_text()  # one command trains and reports
+    out.unlink()
     subprocess.run(
         [sys.executable, str(SCRIPT), "report", "--resamples", "200", *common],
         cwd=ROOT, check=True, capture_output=True, text=True,
@@ -45,8 +48,11 @@ def test_the_benchmark_runs_and_reports_every_family_with_ceilings_and_verdicts(
     assert (out.parent / "images" / "fusion_benchmark.png").stat().st_size > 10_000
     assert (out.parent / "images" / "fusion_benchmark_curves.png").stat().st_size > 10_000
     table = json.loads(out.with_suffix(".json").read_text())
-    synergy_sizes = {row["num_train"] for row in table if row["family"] == "synergy"}
-    assert synergy_sizes == {50, 100}
+    sizes = defaultdict(set)
+    for row in table:
+        sizes[row["model/fusion"]].add(row["num_train"])
+    assert sizes == {"late": {50, 100}, "concat": {50, 100}, "text_only": {100}}
+    assert "| text_only | - | " in text  # the curve's other size leaves the baseline out
     assert {row["verdict"] for row in table} <= {"best", "tied", "worse", "better"}
     assert all(row["n"] == 1 for row in table)
     assert "(n=1)" in text  # one seed: no interval, said so
