@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import logging
 import os
@@ -74,7 +75,7 @@ def test_an_interrupted_run_resumes_from_its_last_checkpoint(
     saved = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
     record = run.parent / "restored.pt"
     with caplog.at_level(logging.INFO):
-        train(compose_train("trainer.max_epochs=2", *probe(record)))
+        train(compose_train("trainer.max_epochs=2", "ckpt_path=last", *probe(record)))
     assert f"resuming from {run / 'checkpoints' / 'last.ckpt'}" in caplog.text
     assert_started_from(record, saved)
     last = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
@@ -103,16 +104,19 @@ def test_a_run_directory_of_another_configuration_is_refused(
         train(cfg)
 
 
-def run_train(tmp_path: Path, data_dir: Path, run_dir: Path, *overrides: str) -> int:
+def run_train(
+    tmp_path: Path, data_dir: Path, run_dir: Path, *overrides: str, epochs: int = 3,
+    logger: str = "none",
+) -> subprocess.CompletedProcess:  # fmt: skip
     tests = Path(__file__).parent
     env = os.environ | {
         "PYTHONPATH": os.pathsep.join([str(tests), os.environ.get("PYTHONPATH", "")])
     }
-    command = [sys.executable, "-m", "rolefusion.train", *TINY_DATA, "trainer.max_epochs=3",
-               f"paths.data_dir={data_dir}", f"hydra.run.dir={run_dir}", "logger=none",
+    command = [sys.executable, "-m", "rolefusion.train", *TINY_DATA, f"trainer.max_epochs={epochs}",
+               f"paths.data_dir={data_dir}", f"hydra.run.dir={run_dir}", f"logger={logger}",
                *overrides]  # fmt: skip
-    return subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, timeout=600,
-                          check=False).returncode  # fmt: skip
+    return subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=600, check=False)  # fmt: skip
 
 
 KILLS = {
@@ -127,7 +131,7 @@ KILLS = {
 def straight(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Path:
     """The run never interrupted, that every killed-and-resumed run must end equal to."""
     work = tmp_path_factory.mktemp("straight")
-    assert run_train(work, data_dir, work / "run") == 0
+    assert run_train(work, data_dir, work / "run").returncode == 0
     return work / "run"
 
 
@@ -137,12 +141,14 @@ def test_a_killed_run_resumes_to_exactly_the_uninterrupted_result(
 ) -> None:
     killed = tmp_path / "killed"
     kill = KILLS[when]
-    assert run_train(tmp_path, data_dir, killed, *kill) == -signal.SIGKILL
+    assert run_train(tmp_path, data_dir, killed, *kill).returncode == -signal.SIGKILL
     assert (killed / "checkpoints" / "last.ckpt").is_file()
     assert not (killed / "metrics.json").exists()
     saved = torch.load(killed / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
     record = tmp_path / "restored.pt"
-    assert run_train(tmp_path, data_dir, killed, *probe(record)) == 0  # the same directory
+    # The same directory; ckpt_path=last because the probe's overrides are not the killed run's.
+    resumed = run_train(tmp_path, data_dir, killed, "ckpt_path=last", *probe(record))
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert_started_from(record, saved)  # it resumed: a fresh start would end the same here
     expected, resumed = (json.loads((run / "metrics.json").read_text())["metrics"]
                          for run in (straight, killed))  # fmt: skip
@@ -154,3 +160,49 @@ def test_a_killed_run_resumes_to_exactly_the_uninterrupted_result(
     ]
     for key, value in weights[0]["state_dict"].items():
         assert torch.equal(value, weights[1]["state_dict"][key]), key
+
+
+KILL_AFTER_EPOCH_3 = ["+callbacks.kill._target_=interruptions.KillAfterEpoch",
+                      "+callbacks.kill.epoch=3"]  # fmt: skip
+
+
+def test_a_run_killed_after_epochs_without_improvement_resumes_from_its_last_epoch(
+    tmp_path: Path, data_dir: Path
+) -> None:
+    run = tmp_path / "run"
+    # lr 1e-12: the predictions, and so val/f1, never change: only epoch 0 is ever the best.
+    flat = ["optimizer.lr=1e-12", "scheduler=none", "trainer.log_every_n_steps=1"]
+    killed = run_train(tmp_path, data_dir, run, *flat, *KILL_AFTER_EPOCH_3, epochs=5, logger="csv")
+    assert killed.returncode == -signal.SIGKILL
+    best = [p.name for p in (run / "checkpoints").glob("epoch*.ckpt")]
+    assert len(best) == 1 and best[0].startswith("epoch000"), best
+    saved = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    assert saved["epoch"] == 2  # epochs 0-2 saved; 3 was killed before its checkpoint
+    record = tmp_path / "restored.pt"
+    resumed = run_train(tmp_path, data_dir, run, *flat, "ckpt_path=last", *probe(record),
+                        epochs=5, logger="csv")  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert_started_from(record, saved)
+    with (run / "csv" / "metrics.csv").open(newline="") as file:
+        rows = list(csv.DictReader(file))
+    step_rows = [int(row["step"]) for row in rows if row.get("train/loss_step")]
+    assert step_rows == list(range(5 * 4))  # every step once: the killed epoch's rows redone
+    epoch_rows = [int(row["epoch"]) for row in rows if row.get("val/f1")]
+    assert epoch_rows == list(range(5))  # the epochs before the resume kept
+
+
+def test_an_interrupted_run_with_other_overrides_is_refused_and_kept(
+    tmp_path: Path, data_dir: Path
+) -> None:
+    run = tmp_path / "run"
+    killed = run_train(tmp_path, data_dir, run, *KILLS["between_epochs"])
+    assert killed.returncode == -signal.SIGKILL
+    kept = {name: (run / name).read_bytes() for name in ("config.yaml", "checkpoints/last.ckpt")}
+    other = run_train(tmp_path, data_dir, run, *KILLS["between_epochs"], "optimizer.lr=0.5",
+                      "seed=7")  # fmt: skip
+    assert other.returncode != 0
+    assert "RunDirectoryConflict" in other.stderr
+    assert "optimizer.lr: (not set) -> 0.5" in other.stderr
+    assert "seed: (not set) -> 7" in other.stderr
+    assert "ckpt_path=last" in other.stderr and "hydra.run.dir" in other.stderr
+    assert {name: (run / name).read_bytes() for name in kept} == kept  # nothing overwritten

@@ -5,8 +5,8 @@ Any Hydra override works, e.g.
 
 A run directory is the unit of work of a sweep: a job whose directory already holds its
 ``metrics.json`` is not trained again, a job whose directory holds ``checkpoints/last.ckpt``
-resumes from it (a re-run sweep, a requeued Slurm job), and a job that fails leaves
-``failed.json`` with its error instead of stopping the other jobs.
+resumes from it (a re-run sweep, a requeued Slurm job) if it has the same overrides, and a job
+that fails leaves ``failed.json`` with its error instead of stopping the other jobs.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from rolefusion.runs.ceilings import model_ceilings
 from rolefusion.runs.directory import (
     checkpoint_to_resume,
     finished_metrics,
+    record_checkpoint_overrides,
     record_failure,
     task_overrides,
 )
@@ -55,6 +56,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     if done is not None:
         log.info("%s already holds this run's metrics.json: not training again", output_dir)
         return done
+    resume = checkpoint_to_resume(cfg, output_dir, task_overrides()) if cfg.train else None
     if cfg.seed is not None:
         L.seed_everything(cfg.seed, workers=True)
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -62,6 +64,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
         (output_dir / "failed.json").unlink(missing_ok=True)  # an earlier attempt's
         (output_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
         write_json_atomically(output_dir / "provenance.json", provenance(cfg.seed))
+        if cfg.train:
+            record_checkpoint_overrides(output_dir, task_overrides())
 
     datamodule = prepared_datamodule(cfg)
     if rank_zero_only.rank == 0:
@@ -78,7 +82,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     )
 
     if cfg.train:
-        trainer.fit(model, datamodule=datamodule, ckpt_path=checkpoint_to_resume(cfg, output_dir))
+        trainer.fit(model, datamodule=datamodule, ckpt_path=resume)
     metrics = scalar_metrics(trainer.callback_metrics)
 
     best_checkpoint = (

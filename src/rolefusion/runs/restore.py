@@ -20,24 +20,19 @@ from omegaconf import DictConfig, OmegaConf
 from rolefusion.data.datamodule import RoleFusionDataModule
 from rolefusion.models.module import RoleFusionModule
 from rolefusion.runs.build import build_model
+from rolefusion.runs.checkpoint_files import NotARolefusionCheckpoint, check_checkpoint_file
 
 DATAMODULE_KEY = RoleFusionDataModule.__qualname__
 CHECKPOINT_KEYS = ("state_dict", "hyper_parameters", DATAMODULE_KEY)
 
 
-class NotARolefusionCheckpoint(ValueError):
-    """A file that is not a checkpoint written by ``rolefusion-train``."""
-
-
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """Read a checkpoint safely, or refuse it with the reason."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"ckpt_path={path}: no such file")
+    path = check_checkpoint_file(path)
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as error:
-        reason = str(error).strip().splitlines()[0][:300]
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
         raise NotARolefusionCheckpoint(
             f"{path}: refused: not a rolefusion checkpoint (it does not load as tensors and "
             f"plain values: {reason}). It was not unpickled."
