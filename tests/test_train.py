@@ -6,6 +6,7 @@ import copy
 import json
 import math
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -20,7 +21,7 @@ from rolefusion.commands.evaluate import evaluate
 from rolefusion.commands.train import train
 from rolefusion.config.checks import ConfigError
 
-from conftest import TINY_DATA
+from conftest import TINY_DATA, compose_config
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 FUSIONS = sorted(p.stem for p in (CONF_DIR / "model" / "fusion").glob("*.yaml"))
@@ -269,3 +270,35 @@ def test_two_process_ddp_counts_every_evaluation_example_once(tmp_path, data_dir
         ), name
     validated = evaluate(written["best_checkpoint"], "val")
     assert written["metrics"]["val/f1"] == pytest.approx(validated["metrics"]["val/f1"], abs=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        (
+            "trainer.max_epochs=0",
+            r"^trainer\.max_epochs: expected int >= 1 or one of -1 or None, got 0",
+        ),
+        ("model.dim=0", r"^model\.dim: expected int >= 1, got 0"),
+        ("data.max_text_length=0", r"^data\.max_text_length: expected int >= 1, got 0"),
+        ("optimizer.lr=0", r"^optimizer\.lr: expected float > 0, got 0"),
+        ("data.source.label_noise=1.5", r"^data\.source\.label_noise: expected float >= 0 and < 1"),
+        ("model.head_dropout=1.0", r"^model\.head_dropout: expected float >= 0 and < 1, got 1\.0"),
+    ],
+)
+def test_a_value_that_cannot_work_is_rejected_before_any_data_is_generated(
+    compose_train, tmp_path, override: str, expected: str
+) -> None:
+    data = tmp_path / "fresh-data"
+    with pytest.raises(ConfigError, match=expected):
+        train(compose_train(override, data=data))
+    assert not data.exists()
+
+
+def test_the_meld_frame_template_in_the_docs_pastes_into_a_shell(tmp_path, data_dir) -> None:
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "data.md").read_text()
+    (line,) = [
+        x for x in docs.splitlines() if x.startswith("rolefusion-train data=meld") and "{" in x
+    ]
+    cfg = compose_config(tmp_path, data_dir, *shlex.split(line)[1:], tiny=False)  # as from bash
+    assert cfg.data.columns.image == "frames/dia{Dialogue_ID}_utt{Utterance_ID}.jpg"

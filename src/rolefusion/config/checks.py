@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import types
 import typing
-from typing import Any
+from typing import Annotated, Any, Literal
 
+from annotated_types import Ge, Gt
 from hydra.utils import get_object
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from pydantic import ConfigDict, TypeAdapter, ValidationError
@@ -29,22 +31,56 @@ def _suggest(key: str, valid: list[str]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
-def _type_hints(target: Any) -> dict[str, Any]:
-    """Evaluated annotations of a target's parameters; empty where they cannot be evaluated."""
+FOREIGN_BOUNDS: dict[str, dict[str, Any]] = {
+    "lightning.pytorch.trainer.Trainer": {
+        "max_epochs": Annotated[int, Ge(1)] | Literal[-1] | None,  # -1: until max_steps/max_time
+        "log_every_n_steps": Annotated[int, Ge(1)],
+        "check_val_every_n_epoch": Annotated[int, Ge(1)] | None,
+        "accumulate_grad_batches": Annotated[int, Ge(1)],
+    },
+    "torch.optim.": {"lr": Annotated[float, Gt(0)], "weight_decay": Annotated[float, Ge(0)]},
+}
+"""Values that cannot work, for the targets whose signatures are not ours to annotate (keyed
+by target, or by module prefix ending in a dot). rolefusion's own targets carry their bounds in
+their signatures (``Annotated[int, Ge(1)]``)."""
+
+
+def _type_hints(target: Any, target_name: str) -> dict[str, Any]:
+    """Evaluated annotations of a target's parameters (with their bounds), and the bounds of
+    :data:`FOREIGN_BOUNDS`; unevaluable annotations are left out."""
     function = target.__init__ if inspect.isclass(target) else target
     try:
-        return typing.get_type_hints(function)
+        hints = typing.get_type_hints(function, include_extras=True)
     except Exception:  # annotations naming types only imported for type checkers
-        return {}
+        hints = {}
+    for key, bounds in FOREIGN_BOUNDS.items():
+        if target_name == key or (key.endswith(".") and target_name.startswith(key)):
+            hints.update(bounds)
+    return hints
+
+
+BOUND_SYMBOLS = {"ge": ">=", "gt": ">", "le": "<=", "lt": "<"}
 
 
 def _described(annotation: Any) -> str:
-    """How an annotation reads in an error: a choice lists its allowed values."""
-    choices = [a for a in typing.get_args(annotation) if a is not type(None)]
-    if typing.get_origin(annotation) is typing.Literal:
-        return "one of " + ", ".join(repr(choice) for choice in choices)
-    if len(choices) == 1 and typing.get_origin(choices[0]) is typing.Literal:  # Optional[...]
-        return f"None or {_described(choices[0])}"
+    """How an annotation reads in an error: a choice lists its allowed values, a bounded
+    number its bounds (``int >= 1``), a union its members."""
+    origin = typing.get_origin(annotation)
+    if origin is Annotated:
+        base, *metadata = typing.get_args(annotation)
+        bounds = [
+            f"{symbol} {getattr(item, name)}"
+            for item in metadata
+            for name, symbol in BOUND_SYMBOLS.items()
+            if getattr(item, name, None) is not None
+        ]
+        return " and ".join([f"{_described(base)} {bounds[0]}", *bounds[1:]])
+    if origin is Literal:
+        return "one of " + ", ".join(repr(choice) for choice in typing.get_args(annotation))
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_described(member) for member in typing.get_args(annotation))
+    if annotation is type(None):
+        return "None"
     if isinstance(annotation, type):
         return annotation.__name__
     return str(annotation).replace("typing.", "")
@@ -71,7 +107,7 @@ def _check_target(path: str, node: DictConfig) -> None:
         raise ConfigError(f"{path}._target_: cannot import {target_name!r} ({error})") from None
     parameters = inspect.signature(target).parameters
     takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
-    hints = _type_hints(target)
+    hints = _type_hints(target, target_name)
     valid = [name for name in parameters if name != "self"]
     for key in node:
         key = str(key)

@@ -7,10 +7,11 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Annotated, Any, Literal, Protocol
 
 import lightning as L
 import torch
+from annotated_types import Ge
 from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from tokenizers import Tokenizer
 from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
@@ -182,11 +183,11 @@ class RoleFusionDataModule(L.LightningDataModule):
         std: Sequence[float] | None = (0.5, 0.5, 0.5),
         augment: Augmentation | None = None,
         tokenizer: TokenizerRecipe | None = None,
-        max_text_length: int = 64,
+        max_text_length: Annotated[int, Ge(1)] = 64,
         sample_rate: int | None = None,
         class_balance: ClassBalance = "none",
-        batch_size: int = 64,
-        num_workers: int = 0,
+        batch_size: Annotated[int, Ge(1)] = 64,
+        num_workers: Annotated[int, Ge(0)] = 0,
         pin_memory: bool = False,
         persistent_workers: bool = True,
     ) -> None:

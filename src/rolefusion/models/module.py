@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from functools import partial
-from typing import Any
+from typing import Annotated, Any
 
 import lightning as L
 import torch
+from annotated_types import Ge, Interval
 from torch import nn
 from torchmetrics import MaxMetric, MeanMetric, MetricCollection
 
@@ -74,13 +75,13 @@ class RoleFusionModule(L.LightningModule):
         pad_id: int,
         scheduler: Callable[..., torch.optim.lr_scheduler.LRScheduler] | None = None,
         audio_encoder: Callable[..., nn.Module] | None = None,
-        dim: int = 128,
-        head_dropout: float = 0.1,
+        dim: Annotated[int, Ge(1)] = 128,
+        head_dropout: Annotated[float, Interval(ge=0, lt=1)] = 0.1,
         average: Average = "macro",
         task: Task = "multiclass",
-        threshold: float = 0.5,
+        threshold: Annotated[float, Interval(gt=0, lt=1)] = 0.5,
         class_weights: Sequence[float] | None = None,
-        modality_dropout: float = 0.0,
+        modality_dropout: Annotated[float, Interval(ge=0, lt=1)] = 0.0,
         channels_last: bool = False,
         compile: bool | str = False,
     ) -> None:

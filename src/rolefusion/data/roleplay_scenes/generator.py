@@ -15,8 +15,10 @@ import shutil
 import tempfile
 from dataclasses import asdict
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
+from annotated_types import Ge, Gt, Interval
 from PIL import Image
 
 from rolefusion.data.audio import write_wav
@@ -112,17 +114,17 @@ class RolePlayScenes:
     def __init__(
         self,
         root: str | Path,
-        num_train: int = 2000,
-        num_val: int = 500,
-        num_test: int = 500,
-        image_size: int = 64,
-        num_roles: int = 8,
-        ambiguity: int = 2,
-        label_noise: float = 0.05,
+        num_train: Annotated[int, Ge(1)] = 2000,
+        num_val: Annotated[int, Ge(1)] = 500,
+        num_test: Annotated[int, Ge(1)] = 500,
+        image_size: Annotated[int, Ge(8)] = 64,
+        num_roles: Annotated[int, Ge(2)] = 8,
+        ambiguity: Annotated[int, Ge(1)] = 2,
+        label_noise: Annotated[float, Interval(ge=0, lt=1)] = 0.05,
         seed: int = 0,
         audio: bool = False,
-        sample_rate: int = 8000,
-        audio_seconds: float = 0.5,
+        sample_rate: Annotated[int, Ge(1)] = 8000,
+        audio_seconds: Annotated[float, Gt(0)] = 0.5,
         interaction: str = "additive",
     ) -> None:
         for name, value in (("num_train", num_train), ("num_val", num_val), ("num_test", num_test)):
