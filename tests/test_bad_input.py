@@ -110,6 +110,51 @@ def huge_image(root: Path) -> None:
     spoil(root, "test", image="images/huge.png")
 
 
+def outside_file(root: Path) -> Path:
+    """A readable image beside the data root, not in it."""
+    outside = root.parent / "outside.png"
+    write_image(outside, 0)
+    return outside
+
+
+def parent_path(root: Path) -> None:
+    outside_file(root)
+    spoil(root, "train", image="../outside.png")
+
+
+def absolute_path(root: Path) -> None:
+    spoil(root, "train", image=str(outside_file(root)))
+
+
+def symlink_out(root: Path) -> None:
+    (root / "images" / "link.png").symlink_to(outside_file(root))
+    spoil(root, "train", image="images/link.png")
+
+
+def symlink_loop(root: Path) -> None:
+    (root / "images" / "loop.png").symlink_to(root / "images" / "loop.png")
+    spoil(root, "train", image="images/loop.png")
+
+
+def nul_in_path(root: Path) -> None:
+    spoil(root, "train", image="images/train_0\x00.png")
+
+
+def long_name(root: Path) -> None:
+    spoil(root, "train", image="images/" + "a" * 300 + ".png")
+
+
+def directory_as_image(root: Path) -> None:
+    (root / "images" / "folder.png").mkdir()
+    spoil(root, "train", image="images/folder.png")
+
+
+def oversized_file(root: Path) -> None:
+    with (root / "images" / "big.png").open("wb") as file:
+        file.truncate(257 * 1024**2)  # sparse: nothing is written, stat says 257 MiB
+    spoil(root, "train", image="images/big.png")
+
+
 CASES: dict[str, tuple[Callable[[Path], None], str, str, str]] = {
     # name: (how to spoil, split, field, reason)
     "missing image": (missing_image, "train", "image", "image file not found"),
@@ -127,6 +172,14 @@ CASES: dict[str, tuple[Callable[[Path], None], str, str, str]] = {
     ),
     "1x1 image": (tiny_image, "train", "image", "image too small"),
     "8000x8000 image": (huge_image, "test", "image", "image too large"),
+    "../ path": (parent_path, "train", "image", "outside the data root"),
+    "absolute path": (absolute_path, "train", "image", "outside the data root"),
+    "symlink out of the root": (symlink_out, "train", "image", "outside the data root"),
+    "symlink loop": (symlink_loop, "train", "image", "unreadable image path"),
+    "NUL byte in the path": (nul_in_path, "train", "image", "unreadable image path"),
+    "300-character file name": (long_name, "train", "image", "unreadable image path"),
+    "a directory": (directory_as_image, "train", "image", "image is not a regular file"),
+    "257 MiB file": (oversized_file, "train", "image", "image file too large"),
 }
 
 

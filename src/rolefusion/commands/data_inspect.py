@@ -143,7 +143,7 @@ def sample_grid(datamodule: RoleFusionDataModule, samples: int, seed: int, path:
     for axis, example in zip(axes.flat, chosen, strict=False):
         record = example.record
         if record.image is not None:
-            image, _ = datamodule.cleaner.cache.load(record.image, datamodule.images)
+            image, _ = datamodule.cleaner.load_image(record)
             axis.imshow(image.permute(1, 2, 0).numpy())
         label = " + ".join(record.label) if isinstance(record.label, tuple) else record.label
         text = textwrap.shorten(record.text or "", 90, placeholder=" ...")

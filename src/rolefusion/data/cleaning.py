@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 import torch
 
 from rolefusion.data.audio import read_wav
+from rolefusion.data.files import ANYWHERE, FileAccess
 from rolefusion.data.images import DecodedImageCache, ImagePolicy
 from rolefusion.data.labels import LabelMap
 from rolefusion.data.manifest import ManifestError, Record
@@ -40,6 +41,7 @@ class Cleaner:
     images: ImagePolicy
     cache: DecodedImageCache
     sample_rate: int | None = None
+    files: FileAccess = ANYWHERE
     threads: int = min(8, os.cpu_count() or 1)
 
     def clean(
@@ -65,19 +67,22 @@ class Cleaner:
                     text = step(text)
             size = None
             if record.image is not None:
-                _, size = self.cache.load(record.image, self.images)
+                _, size = self.load_image(record)
             if record.audio is not None:
                 self.read_audio(record)
         except Rejected as rejected:
             return record.error(rejected.reason, rejected.field, rejected.detail)
         return Example(replace(record, text=text), image_size=size)
 
+    def load_image(self, record: Record) -> tuple[torch.Tensor, tuple[int, int]]:
+        """The decoded image and its original size; an unusable one is :class:`Rejected`."""
+        return self.cache.load(record.image, self.images, self.files)
+
     def read_audio(self, record: Record) -> torch.Tensor:
         """The clip as ``[1, samples]``; an unreadable one is :class:`Rejected`."""
-        if not record.audio.is_file():
-            raise Rejected("audio file not found", "audio", str(record.audio))
+        path = self.files.check(record.audio, "audio")
         try:
-            return read_wav(record.audio, self.sample_rate)
+            return read_wav(path, self.sample_rate)
         except (ValueError, OSError, EOFError) as error:
             raise Rejected("unreadable audio", "audio", str(error)) from None
 

@@ -21,6 +21,7 @@ from rolefusion.choices import MODALITY_ORDER, SPLITS, Modality, Task, require_c
 from rolefusion.data.augmentation import Augmentation, drop_tokens
 from rolefusion.data.batch import Batch
 from rolefusion.data.cleaning import Cleaner, Example, TextStep, with_targets
+from rolefusion.data.files import DEFAULT_MAX_BYTES, FileAccess
 from rolefusion.data.images import DecodedImageCache, ImagePolicy
 from rolefusion.data.labels import LabelMap
 from rolefusion.data.manifest import ManifestError, read_manifest
@@ -63,13 +64,12 @@ class RoleFusionDataset(Dataset):
     def __init__(
         self,
         examples: Sequence[Example],
-        images: ImagePolicy,
-        cache: DecodedImageCache,
+        load_image: Callable,
         image_transform: v2.Transform,
         read_audio: Callable,
     ) -> None:
         self.examples = examples
-        self.images, self.cache = images, cache
+        self.load_image = load_image
         self.image_transform = image_transform
         self.read_audio = read_audio
 
@@ -81,7 +81,7 @@ class RoleFusionDataset(Dataset):
         record = example.record
         item: dict[str, Any] = {"label": example.target, "text": record.text, "index": index}
         if record.image is not None:
-            image, _ = self.cache.load(record.image, self.images)
+            image, _ = self.load_image(record)
             item["image"] = self.image_transform(image)
         if record.audio is not None:
             item["audio"] = self.read_audio(record)
@@ -157,6 +157,9 @@ class RoleFusionDataModule(L.LightningDataModule):
         image_size: side of the square images the model sees.
         images: partial ``(size) -> ImagePolicy``: how files are decoded and fitted to it.
         image_cache: where decoded, resized images are kept between epochs.
+        allowed_roots: folders besides ``root`` that the manifests' files may lie in (symlinks
+            are followed before the check); any other path is refused, row by row.
+        max_file_bytes: larger image or audio files are refused before they are read.
         mean, std: per-channel normalization; ``null`` computes them on the training split.
         augment: training-split augmentation.
         class_balance: ``none``, ``loss`` (class-weighted loss) or ``sampler`` (a weighted
@@ -179,6 +182,8 @@ class RoleFusionDataModule(L.LightningDataModule):
         image_size: int = 64,
         images: Callable[..., ImagePolicy] = ImagePolicy,
         image_cache: DecodedImageCache | None = None,
+        allowed_roots: Sequence[str] = (),
+        max_file_bytes: Annotated[int, Ge(1)] = DEFAULT_MAX_BYTES,
         mean: Sequence[float] | None = (0.5, 0.5, 0.5),
         std: Sequence[float] | None = (0.5, 0.5, 0.5),
         augment: Augmentation | None = None,
@@ -217,6 +222,7 @@ class RoleFusionDataModule(L.LightningDataModule):
             self.images,
             image_cache or DecodedImageCache(),
             sample_rate,
+            files=FileAccess.under([root, *allowed_roots], max_file_bytes),
         )
         self.mean = tuple(mean) if mean is not None else None
         self.std = tuple(std) if std is not None else None
@@ -318,7 +324,7 @@ class RoleFusionDataModule(L.LightningDataModule):
         squares = torch.zeros(3, dtype=torch.float64)
         pixels = 0
         for example in examples:
-            image, _ = self.cleaner.cache.load(example.record.image, self.images)
+            image, _ = self.cleaner.load_image(example.record)
             values = image.flatten(1).double() / 255
             total += values.sum(1)
             squares += (values**2).sum(1)
@@ -412,11 +418,7 @@ class RoleFusionDataModule(L.LightningDataModule):
             ]
         )
         return RoleFusionDataset(
-            examples,
-            self.images,
-            self.cleaner.cache,
-            transform,
-            self.cleaner.read_audio,
+            examples, self.cleaner.load_image, transform, self.cleaner.read_audio
         )
 
     def _sampler(self) -> WeightedRandomSampler | None:

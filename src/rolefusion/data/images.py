@@ -23,6 +23,7 @@ import torch
 from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 from rolefusion.choices import require_choice
+from rolefusion.data.files import ANYWHERE, FileAccess
 from rolefusion.data.rejections import Rejected
 
 ResizeMode = Literal["pad", "crop", "stretch"]
@@ -40,9 +41,6 @@ plain bicubic resize at this gap."""
 CACHE_VERSION = 1
 """Part of every cache key: bump it when decoding changes, so a disk store kept between runs
 never serves images made by the old code."""
-
-_MISSING = (FileNotFoundError, IsADirectoryError, NotADirectoryError)
-"""What opening a path that is no file raises; other errors (permissions) make it unreadable."""
 
 _SWAPS_SIDES = {5, 6, 7, 8}
 """EXIF orientations that turn the image by 90 degrees, so width and height trade places."""
@@ -78,21 +76,19 @@ class ImagePolicy:
         require_choice("data.images.resize", self.resize, ResizeMode)
 
 
-def load_image(path: Path, policy: ImagePolicy) -> tuple[torch.Tensor, tuple[int, int]]:
+def load_image(
+    path: Path, policy: ImagePolicy, files: FileAccess = ANYWHERE
+) -> tuple[torch.Tensor, tuple[int, int]]:
     """Decode ``path`` into a contiguous uint8 tensor ``[3, size, size]`` following ``policy``.
 
     Returns the tensor and the image's original ``(width, height)`` as displayed, that is after
     its EXIF orientation; callers that reason about aspect ratios want what a person sees.
 
     Raises:
-        Rejected: ``image file not found``, ``unreadable image``, ``image too small`` or
-            ``image too large``.
+        Rejected: ``image file not found``, ``unreadable image``, ``image too small``,
+            ``image too large``, or what ``files`` refuses (:meth:`FileAccess.read`).
     """
-    try:
-        with open(path, "rb") as file:
-            return _decode(file, policy)
-    except _MISSING:
-        raise Rejected("image file not found", field="image", detail=str(path)) from None
+    return _decode(io.BytesIO(files.read(path, "image")), policy)
 
 
 class DecodedImageCache:
@@ -115,15 +111,14 @@ class DecodedImageCache:
         self._memory: OrderedDict[str, tuple[torch.Tensor, tuple[int, int]]] = OrderedDict()
         self._memory_bytes = 0
 
-    def load(self, path: Path, policy: ImagePolicy) -> tuple[torch.Tensor, tuple[int, int]]:
+    def load(
+        self, path: Path, policy: ImagePolicy, files: FileAccess = ANYWHERE
+    ) -> tuple[torch.Tensor, tuple[int, int]]:
         """What :func:`load_image` returns, from the cache when it can.
 
         The tensor is a copy the caller may modify in place without corrupting the cache.
         """
-        try:
-            data = Path(path).read_bytes()
-        except _MISSING:
-            raise Rejected("image file not found", field="image", detail=str(path)) from None
+        data = files.read(path, "image")
         key = _cache_key(data, policy)
         entry = self._memory.get(key)
         if entry is not None:
