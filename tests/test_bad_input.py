@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from rolefusion.commands.train import train
-from rolefusion.data.manifest import ManifestError
+from rolefusion.data.manifest import MAX_CSV_FIELD, ManifestError
 from rolefusion.runs.build import prepared_datamodule
 
 from conftest import compose_manifest
@@ -180,7 +180,17 @@ CASES: dict[str, tuple[Callable[[Path], None], str, str, str]] = {
     "300-character file name": (long_name, "train", "image", "unreadable image path"),
     "a directory": (directory_as_image, "train", "image", "image is not a regular file"),
     "257 MiB file": (oversized_file, "train", "image", "image file too large"),
-}
+    "boolean label": (lambda root: spoil(root, "train", label=True), "train", "label",
+                      "unreadable label"),
+    "NaN label": (lambda root: spoil(root, "train", label=float("nan")), "train", "label",
+                  "unreadable label"),
+    "fractional label": (lambda root: spoil(root, "train", label=1.5), "train", "label",
+                         "unreadable label"),
+    "object label": (lambda root: spoil(root, "train", label={"role": "pirate"}), "train",
+                     "label", "unreadable label"),
+    "integer among string labels": (lambda root: spoil(root, "train", label=1), "train", "label",
+                                    "label of another kind"),
+}  # fmt: skip
 
 
 def compose(tmp_path: Path, root: Path, *overrides: str):
@@ -252,3 +262,64 @@ def test_odd_image_modes_are_read_not_dropped(tmp_path: Path, mode: str, on_erro
     pixels, size = datamodule.cleaner.cache.load(root / "images" / "odd.png", datamodule.images)
     assert pixels.shape == (3, 32, 32) and size == (40, 30)
     assert pixels[:, 16, 16].tolist() == list(colour)
+
+
+CSV_HEADER = "id,image,text,label"
+CSV_CASES: dict[str, tuple[str, str]] = {
+    # name: (line 4 of train.csv, reason)
+    "unquoted comma": ("train-bad,images/train_0.png,role 0, speaks,pirate",
+                       "more cells than the header"),
+    "missing cell": ("train-bad,images/train_0.png,pirate", "fewer cells than the header"),
+    "cell over the CSV limit": (f"train-bad,images/train_0.png,{'x' * (MAX_CSV_FIELD + 1)},pirate",
+                                "CSV field too long"),
+}  # fmt: skip
+
+
+def as_csv(root: Path, bom: bool = False) -> Path:
+    """:func:`write_data`'s manifests as CSV files (with a byte-order mark first)."""
+    for split in GOOD:
+        rows = [json.loads(line) for line in (root / f"{split}.jsonl").read_text().splitlines()]
+        (root / f"{split}.jsonl").unlink()
+        lines = [
+            CSV_HEADER,
+            *(",".join(str(row[k]) for k in CSV_HEADER.split(",")) for row in rows),
+        ]
+        (root / f"{split}.csv").write_text(("\ufeff" if bom else "") + "\n".join(lines) + "\n")
+    return root
+
+
+def spoil_csv(root: Path, line: str) -> None:
+    manifest = root / "train.csv"
+    lines = manifest.read_text().splitlines()
+    lines.insert(BAD_LINE - 1, line)
+    manifest.write_text("\n".join(lines) + "\n")
+
+
+@pytest.mark.parametrize("case", CSV_CASES)
+def test_a_csv_row_that_does_not_fit_its_header_is_refused_and_counted(
+    tmp_path: Path, case: str
+) -> None:
+    line, reason = CSV_CASES[case]
+    root = as_csv(write_data(tmp_path / "data"))
+    spoil_csv(root, line)
+    with pytest.raises(ManifestError) as caught:
+        prepared_datamodule(compose(tmp_path, root, "data.on_error=raise"))
+    assert (caught.value.path.name, caught.value.line, caught.value.reason) == (
+        "train.csv", BAD_LINE, reason)  # fmt: skip
+    datamodule = prepared_datamodule(compose(tmp_path, root, "data.on_error=skip"))
+    assert {s: len(e) for s, e in datamodule.examples.items()} == GOOD
+    assert datamodule.summary()["dropped"]["train"]["by_reason"] == {reason: 1}
+    assert set(datamodule.labels.class_names) == {"pirate", "knight"}  # no shifted label
+
+
+@pytest.mark.parametrize("kind", ["csv", "jsonl"])
+def test_a_byte_order_mark_is_read_past(tmp_path: Path, kind: str) -> None:
+    root = write_data(tmp_path / "data")
+    if kind == "csv":
+        as_csv(root, bom=True)
+    else:
+        for split in GOOD:
+            manifest = root / f"{split}.jsonl"
+            manifest.write_text("\ufeff" + manifest.read_text())
+    datamodule = prepared_datamodule(compose(tmp_path, root, "data.on_error=raise"))
+    assert {s: len(e) for s, e in datamodule.examples.items()} == GOOD

@@ -25,6 +25,13 @@ Label = str | tuple[str, ...]
 _UNDECODABLE = re.compile("[\udc80-\udcff]")
 """Bytes that are not UTF-8 come through ``surrogateescape`` as lone surrogates."""
 
+ENCODING = "utf-8-sig"
+"""UTF-8, with the byte-order mark that spreadsheet programs write first skipped if present."""
+
+MAX_CSV_FIELD = 16 * 1024**2
+"""Longest CSV cell read, in characters (Python's default is 131,072); a longer one is that
+row's ``CSV field too long``."""
+
 
 class ManifestError(ValueError):
     """A manifest line that cannot be used; the message names the file, line and field.
@@ -77,7 +84,7 @@ class Record:
 def _rows(path: Path, on_error: Callable[[ManifestError], None]) -> Iterator[tuple[int, dict]]:
     """Yield ``(line number, row)``; line numbers are 1-based as an editor shows them."""
     if path.suffix == ".jsonl":
-        with path.open(encoding="utf-8", errors="surrogateescape") as handle:
+        with path.open(encoding=ENCODING, errors="surrogateescape") as handle:
             for number, line in enumerate(handle, start=1):
                 if not line.strip():
                     continue
@@ -91,18 +98,48 @@ def _rows(path: Path, on_error: Callable[[ManifestError], None]) -> Iterator[tup
                     continue
                 yield number, row
     elif path.suffix in {".csv", ".tsv"}:
-        with path.open(encoding="utf-8", errors="surrogateescape", newline="") as handle:
-            reader = csv.DictReader(handle, delimiter="\t" if path.suffix == ".tsv" else ",")
-            for row in reader:
-                yield reader.line_num, row
+        yield from _csv_rows(path, on_error)
     else:
         raise ManifestError(path, None, "expected a .jsonl, .csv or .tsv manifest")
+
+
+def _csv_rows(path: Path, on_error: Callable[[ManifestError], None]) -> Iterator[tuple[int, dict]]:
+    """Rows of a CSV or TSV manifest; a row with more or fewer cells than the header is refused
+    (an unquoted comma would otherwise shift its label into another column, silently)."""
+    csv.field_size_limit(MAX_CSV_FIELD)
+    with path.open(encoding=ENCODING, errors="surrogateescape", newline="") as handle:
+        reader = csv.reader(handle, delimiter="\t" if path.suffix == ".tsv" else ",")
+        header = next(reader, [])
+        while True:
+            try:
+                cells = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as error:  # a cell over the limit, a NUL byte, a stray newline
+                too_long = "field limit" in str(error)
+                reason = "CSV field too long" if too_long else "unreadable CSV row"
+                detail = (
+                    f"{error}; the limit is {MAX_CSV_FIELD:,} characters"
+                    if too_long
+                    else str(error)
+                )
+                on_error(ManifestError(path, reader.line_num, reason, detail=detail))
+                continue
+            if not cells:
+                continue
+            if len(cells) != len(header):
+                reason = "more cells than the header" if len(cells) > len(header) else (
+                    "fewer cells than the header")  # fmt: skip
+                detail = f"{len(cells)} cells, the header has {len(header)} (an unquoted comma?)"
+                on_error(ManifestError(path, reader.line_num, reason, detail=detail))
+                continue
+            yield reader.line_num, dict(zip(header, cells, strict=True))
 
 
 def _csv_header(path: Path) -> list[str] | None:
     if path.suffix not in {".csv", ".tsv"}:
         return None
-    with path.open(encoding="utf-8", errors="surrogateescape", newline="") as handle:
+    with path.open(encoding=ENCODING, errors="surrogateescape", newline="") as handle:
         return next(csv.reader(handle, delimiter="\t" if path.suffix == ".tsv" else ","), [])
 
 
@@ -115,6 +152,20 @@ def _value(row: Mapping[str, object], column: str) -> object:
         except (KeyError, IndexError, ValueError):
             return None
     return row.get(column)
+
+
+def plain_label(value: object) -> object:
+    """A label cell as it may be: a string, an integer (``1.0`` is read as ``1``) or a list of
+    them. Booleans, NaN, fractions and objects would each become a class of their own."""
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is a boolean; write the class name or a 0/1 integer")
+    if isinstance(value, float):
+        if value != value or not value.is_integer():
+            raise ValueError(f"{value!r} is not a class: expected a string or an integer")
+        return int(value)
+    if isinstance(value, dict):
+        raise ValueError(f"a JSON object is not a class: {str(value)[:80]}")
+    return value
 
 
 def parse_label(value: object, multilabel: bool, separator: str | None) -> Label:
@@ -183,6 +234,7 @@ def read_manifest(
                         path, 1, f"no column {name!r}", field, f"the header has {header}"
                     )
     records = []
+    label_kinds: dict[str, int] = {}
     for number, row in _rows(path, report):
         try:
             records.append(
@@ -195,6 +247,7 @@ def read_manifest(
                     multilabel,
                     label_separator,
                     labels_required,
+                    label_kinds,
                 )
             )
         except ManifestError as error:
@@ -213,7 +266,10 @@ def _record(
     multilabel: bool,
     separator: str | None,
     labels_required: bool,
+    label_kinds: dict[str, int],
 ) -> Record:
+    """One row as a :class:`Record`; ``label_kinds`` holds the kind of label (``integer`` or
+    ``string``) this file started with and its line, which every later row must match."""
     values: dict[str, object] = {}
     for field in ("label", *modalities):
         column = columns.get(field, field)
@@ -241,9 +297,20 @@ def _record(
     label = None
     if "label" in values:
         try:
-            label = parse_label(values["label"], multilabel, separator)
+            raw = plain_label(values["label"])
+            label = parse_label(raw, multilabel, separator)
         except ValueError as error:
             raise ManifestError(path, number, "unreadable label", "label", str(error)) from None
+        kind = "integer" if isinstance(raw, int) else "string" if isinstance(raw, str) else None
+        if kind is not None:
+            first_kind, first_line = next(iter(label_kinds.items()), (kind, number))
+            if kind != first_kind:
+                raise ManifestError(
+                    path, number, "label of another kind", "label",
+                    f"{raw!r} is a JSON {kind}; this file's labels are {first_kind}s (line "
+                    f"{first_line})",
+                )  # fmt: skip
+            label_kinds.setdefault(kind, number)
     identifier = _value(row, columns.get("id", "id"))
     return Record(
         id=str(identifier) if identifier not in (None, "") else f"{path.stem}-{number}",
