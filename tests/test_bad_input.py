@@ -323,3 +323,4 @@ def test_a_byte_order_mark_is_read_past(tmp_path: Path, kind: str) -> None:
             manifest.write_text("\ufeff" + manifest.read_text())
     datamodule = prepared_datamodule(compose(tmp_path, root, "data.on_error=raise"))
     assert {s: len(e) for s, e in datamodule.examples.items()} == GOOD
+    assert datamodule.examples["train"][0].record.id == "train0"  # the first column is read
