@@ -3,6 +3,8 @@ the example and counts it exactly, by reason, in the log and the run directory."
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import logging
 from collections.abc import Callable
@@ -12,6 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from rolefusion.commands.data_inspect import describe, print_report
 from rolefusion.commands.train import train
 from rolefusion.data.manifest import MAX_CSV_FIELD, ManifestError
 from rolefusion.runs.build import prepared_datamodule
@@ -28,7 +31,7 @@ def good_row(split: str, i: int) -> dict:
     return {
         "id": f"{split}{i}",
         "image": f"images/{split}_{i}.png",
-        "text": f"role {i % 2} speaks",
+        "text": f"role {i % 2} speaks, line {i} of {split}",
         "label": ["pirate", "knight"][i % 2],
     }
 
@@ -280,11 +283,11 @@ def as_csv(root: Path, bom: bool = False) -> Path:
     for split in GOOD:
         rows = [json.loads(line) for line in (root / f"{split}.jsonl").read_text().splitlines()]
         (root / f"{split}.jsonl").unlink()
-        lines = [
-            CSV_HEADER,
-            *(",".join(str(row[k]) for k in CSV_HEADER.split(",")) for row in rows),
-        ]
-        (root / f"{split}.csv").write_text(("\ufeff" if bom else "") + "\n".join(lines) + "\n")
+        text = io.StringIO()
+        writer = csv.writer(text, lineterminator="\n")
+        writer.writerow(CSV_HEADER.split(","))
+        writer.writerows([row[k] for k in CSV_HEADER.split(",")] for row in rows)
+        (root / f"{split}.csv").write_text(("\ufeff" if bom else "") + text.getvalue())
     return root
 
 
@@ -324,3 +327,41 @@ def test_a_byte_order_mark_is_read_past(tmp_path: Path, kind: str) -> None:
     datamodule = prepared_datamodule(compose(tmp_path, root, "data.on_error=raise"))
     assert {s: len(e) for s, e in datamodule.examples.items()} == GOOD
     assert datamodule.examples["train"][0].record.id == "train0"  # the first column is read
+
+
+DUPLICATES = {
+    # name: (how to spoil, split, reason)
+    "duplicate id": (lambda root: spoil(root, "train", id="train1"), "train", "duplicate id"),
+    "training example copied into test": (
+        lambda root: spoil(root, "test", line=json.dumps({**good_row("train", 2), "id": "copy"})),
+        "test", "same image and text as a training example"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", DUPLICATES)
+@pytest.mark.parametrize("policy", ["warn", "drop", "raise"])
+def test_duplicates_are_reported_dropped_or_refused(
+    tmp_path: Path, case: str, policy: str, capsys: pytest.CaptureFixture
+) -> None:
+    make_bad, split, reason = DUPLICATES[case]
+    root = write_data(tmp_path / "data")
+    make_bad(root)
+    cfg = compose(tmp_path, root, f"data.on_duplicate={policy}")
+    if policy == "raise":
+        with pytest.raises(ManifestError) as caught:
+            prepared_datamodule(cfg).setup("test")
+        assert (caught.value.path.name, caught.value.line) == (f"{split}.jsonl", BAD_LINE)
+        assert caught.value.reason == reason
+        return
+    datamodule = prepared_datamodule(cfg)
+    datamodule.setup("test")
+    summary = datamodule.summary()
+    kept = GOOD[split] + (policy == "warn")
+    assert len(datamodule.examples[split]) == kept
+    counted = summary["duplicates" if policy == "warn" else "dropped"]
+    assert counted[split]["by_reason"] == {reason: 1}
+    [where] = counted[split]["examples"][reason]
+    assert where.startswith(f"{root / split}.jsonl:{BAD_LINE}:")
+    print_report(describe(datamodule))
+    verb = "found" if policy == "warn" else "dropped"
+    assert f"{split}: {verb} 1: {reason}" in capsys.readouterr().out

@@ -95,10 +95,11 @@ def print_report(report: dict[str, Any]) -> None:
         "dropped", *(str(report["dropped"].get(s, {}).get("dropped", 0)) for s in splits)
     )
     console.print(counts)
-    for split, dropped in report["dropped"].items():
-        for reason, n in dropped["by_reason"].items():
-            console.print(f"[yellow]{split}: dropped {n}: {reason}[/] e.g. "
-                          f"{dropped['examples'][reason][0]}")  # fmt: skip
+    for kind in ("dropped", "found"):
+        for split, counted in report["dropped" if kind == "dropped" else "duplicates"].items():
+            for reason, n in counted["by_reason"].items():
+                console.print(f"[yellow]{split}: {kind} {n}: {reason}[/] e.g. "
+                              f"{counted['examples'][reason][0]}")  # fmt: skip
     spreads = Table(title="lengths and sizes (train)", title_justify="left")
     for column in ("measure", "min", *(f"p{p}" for p in PERCENTILES), "max"):
         spreads.add_column(column, justify="left" if column == "measure" else "right")

@@ -7,6 +7,7 @@ The decoded images land in the :class:`DecodedImageCache`, so the work is not wa
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -26,11 +27,13 @@ TextStep = Callable[[str], str]
 
 @dataclass(frozen=True)
 class Example:
-    """A record that passed cleaning; ``image_size`` is the file's (width, height)."""
+    """A record that passed cleaning; ``image_size`` is the file's (width, height), ``content``
+    a digest of its image bytes and cleaned text (equal digests: the same example)."""
 
     record: Record
     target: int | torch.Tensor | None = None
     image_size: tuple[int, int] | None = None
+    content: str | None = None
 
 
 @dataclass
@@ -65,14 +68,15 @@ class Cleaner:
             if text is not None:
                 for step in self.text_steps.values():
                     text = step(text)
-            size = None
+            size, image_key = None, ""
             if record.image is not None:
-                _, size = self.load_image(record)
+                _, size, image_key = self.cache.load_keyed(record.image, self.images, self.files)
             if record.audio is not None:
                 self.read_audio(record)
         except Rejected as rejected:
             return record.error(rejected.reason, rejected.field, rejected.detail)
-        return Example(replace(record, text=text), image_size=size)
+        content = hashlib.blake2b(f"{image_key}\n{text!r}".encode(), digest_size=16).hexdigest()
+        return Example(replace(record, text=text), image_size=size, content=content)
 
     def load_image(self, record: Record) -> tuple[torch.Tensor, tuple[int, int]]:
         """The decoded image and its original size; an unusable one is :class:`Rejected`."""

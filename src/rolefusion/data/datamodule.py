@@ -18,6 +18,7 @@ from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 from torchvision.transforms import v2
 
 from rolefusion.choices import MODALITY_ORDER, SPLITS, Modality, Task, require_choice
+from rolefusion.data import hygiene
 from rolefusion.data.augmentation import Augmentation, drop_tokens
 from rolefusion.data.batch import Batch
 from rolefusion.data.cleaning import Cleaner, Example, TextStep, with_targets
@@ -153,6 +154,8 @@ class RoleFusionDataModule(L.LightningDataModule):
             ``other_label`` (0: keep every class; then an unseen label in val/test is refused).
         positive_label: for ``binary``, the positive class (default: the later in class order).
         on_error: ``raise`` or ``skip`` an example that cannot be used.
+        on_duplicate: ``warn``, ``drop`` or ``raise`` for an id twice in a split and for a val
+            or test example identical to a training one (:mod:`rolefusion.data.hygiene`).
         text_cleaning: named text steps, applied in order.
         image_size: side of the square images the model sees.
         images: partial ``(size) -> ImagePolicy``: how files are decoded and fitted to it.
@@ -178,6 +181,7 @@ class RoleFusionDataModule(L.LightningDataModule):
         other_label: str = "other",
         positive_label: str | None = None,
         on_error: OnError = "raise",
+        on_duplicate: hygiene.OnDuplicate = "warn",
         text_cleaning: Mapping[str, TextStep | None] | None = None,
         image_size: int = 64,
         images: Callable[..., ImagePolicy] = ImagePolicy,
@@ -200,6 +204,7 @@ class RoleFusionDataModule(L.LightningDataModule):
         for modality in modalities:
             require_choice("data.modalities", modality, Modality)
         require_choice("data.on_error", on_error, OnError)
+        require_choice("data.on_duplicate", on_duplicate, hygiene.OnDuplicate)
         require_choice("data.class_balance", class_balance, ClassBalance)
         if (mean is None) != (std is None):
             raise ValueError("data.mean and data.std: give both, or neither (computed on train)")
@@ -214,6 +219,7 @@ class RoleFusionDataModule(L.LightningDataModule):
             "positive_label": positive_label,
         }
         self.on_error = on_error
+        self.on_duplicate = on_duplicate
         self.images = images(size=image_size)
         self.augment = augment or Augmentation()
         self.tokenizer_recipe = tokenizer or TokenizerRecipe()
@@ -239,6 +245,7 @@ class RoleFusionDataModule(L.LightningDataModule):
         self.class_weights: tuple[float, ...] | None = None
         self.examples: dict[str, list[Example]] = {}
         self.drops = DropReport()
+        self.duplicates = DropReport(verb="found")
 
     # -- set-up -------------------------------------------------------------------------------
 
@@ -280,6 +287,7 @@ class RoleFusionDataModule(L.LightningDataModule):
                 [e.record.label for e in examples], self.task, **self.label_options
             )
         examples = with_targets(examples, self.labels, on_error)
+        examples = self._without_duplicates(split, examples)
         if not examples:
             raise ManifestError(
                 manifest,
@@ -290,10 +298,22 @@ class RoleFusionDataModule(L.LightningDataModule):
         self.examples[split] = examples
         if split == "train":
             self._fit_to_training(examples)
-        for line in self.drops.lines():
+        for line in [*self.drops.lines(), *self.duplicates.lines()]:
             if line.startswith(f"{split}:"):
                 log.warning(line)
         log.info("data: %s split: %d examples from %s", split, len(examples), manifest)
+
+    def _without_duplicates(self, split: str, examples: list[Example]) -> list[Example]:
+        """Duplicate ids, and (in a split read after the training one) examples identical to a
+        training example, handled as ``data.on_duplicate`` says."""
+        found = hygiene.duplicate_ids(examples)
+        if split != "train" and "train" in self.examples:
+            found += hygiene.seen_in_training(examples, self.examples["train"])
+        return hygiene.apply(
+            examples, found, self.on_duplicate,
+            report=lambda error: self.duplicates.add(split, error),
+            drop=lambda error: self.drops.add(split, error),
+        )  # fmt: skip
 
     def _error_handler(self, split: str) -> Callable[[ManifestError], None]:
         def handle(error: ManifestError) -> None:
@@ -366,6 +386,7 @@ class RoleFusionDataModule(L.LightningDataModule):
             if labels
             else {},
             "dropped": self.drops.as_dict(),
+            "duplicates": self.duplicates.as_dict(),
             "class_balance": self.class_balance,
             "class_weights": list(self.spec.class_weights or ()) or None,
             "normalization": {"mean": self.mean, "std": self.std},

@@ -118,6 +118,13 @@ class DecodedImageCache:
 
         The tensor is a copy the caller may modify in place without corrupting the cache.
         """
+        pixels, size, _ = self.load_keyed(path, policy, files)
+        return pixels, size
+
+    def load_keyed(
+        self, path: Path, policy: ImagePolicy, files: FileAccess = ANYWHERE
+    ) -> tuple[torch.Tensor, tuple[int, int], str]:
+        """:meth:`load`, and the key of the file's content: equal keys, equal bytes."""
         data = files.read(path, "image")
         key = _cache_key(data, policy)
         entry = self._memory.get(key)
@@ -134,7 +141,7 @@ class DecodedImageCache:
             else:
                 self.hits += 1
             self._remember(key, entry)
-        return entry[0].clone(), entry[1]
+        return entry[0].clone(), entry[1], key
 
     def _remember(self, key: str, entry: tuple[torch.Tensor, tuple[int, int]]) -> None:
         size = entry[0].numel()

@@ -27,10 +27,12 @@ class Rejected(Exception):
 
 @dataclass
 class DropReport:
-    """Examples dropped per split and reason, with where the first few of each were."""
+    """Examples dropped (or, with another ``verb``, found) per split and reason, with where the
+    first few of each were."""
 
     counts: dict[str, Counter] = field(default_factory=dict)
     examples: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+    verb: str = "dropped"
 
     def add(self, split: str, error: ManifestError) -> None:
         reason = error.reason
@@ -42,7 +44,7 @@ class DropReport:
     def as_dict(self) -> dict:
         return {
             split: {
-                "dropped": sum(counts.values()),
+                self.verb: sum(counts.values()),
                 "by_reason": dict(counts.most_common()),
                 "examples": self.examples.get(split, {}),
             }
@@ -52,7 +54,7 @@ class DropReport:
     def lines(self) -> list[str]:
         """One line per split and reason, for the log and the console."""
         return [
-            f"{split}: dropped {n} example{'s' if n != 1 else ''}: {reason} (e.g. "
+            f"{split}: {self.verb} {n} example{'s' if n != 1 else ''}: {reason} (e.g. "
             f"{self.examples[split][reason][0]})"
             for split, counts in self.counts.items()
             for reason, n in counts.most_common()
