@@ -71,3 +71,19 @@ def test_many_loggers_write_csv_wandb_and_tensorboard(
     assert (run / "csv" / "metrics.csv").is_file()
     assert list(run.glob("wandb/offline-run-*/run-*.wandb"))
     assert list(run.glob("tensorboard/events.out.tfevents.*"))
+
+
+def test_a_key_with_an_unreachable_server_logs_offline_and_the_run_finishes(
+    compose_train: Callable[..., DictConfig], monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    monkeypatch.setenv("WANDB_API_KEY", SECRET)
+    monkeypatch.setenv("WANDB_BASE_URL", "http://127.0.0.1:9")  # the discard port: refused
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    cfg = compose_train("logger=wandb", "logger.wandb.init_timeout=5", "trainer.max_epochs=1")
+    metrics = train(cfg)
+    assert "test/f1" in metrics
+    run = Path(cfg.paths.output_dir)
+    [run_file] = run.glob("wandb/offline-run-*/run-*.wandb")
+    assert "test/f1" in json.dumps(records(run_file))
+    assert f"wandb sync {run}/wandb/offline-run-*" in caplog.text

@@ -65,8 +65,14 @@ class WandbLogger(LightningWandbLogger):
         except Exception as error:  # wandb raises several types for "cannot reach the server"
             if self._offline:
                 raise
-            log.warning("W&B unreachable (%s): logging offline to %s", error, self.save_dir)
+            log.warning(
+                "W&B unreachable (%s): logging offline instead; upload the run later with "
+                "`wandb sync %s/wandb/offline-run-*`", error, self.save_dir,
+            )  # fmt: skip
             self._offline = True
+            # Said to wandb.init itself: the WANDB_MODE that Lightning sets for offline runs is
+            # ignored once a session has started, and the failed attempt started one.
+            self._wandb_init["mode"] = "offline"
             return super().experiment
 
 
