@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import pickle
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -51,11 +52,14 @@ def run_predict(checkpoint: Path, *overrides: str) -> subprocess.CompletedProces
     )  # fmt: skip
 
 
-def test_one_example_from_the_command_line(checkpoint: Path) -> None:
+def test_one_example_from_the_command_line(checkpoint: Path, tmp_path: Path) -> None:
     run = restore(checkpoint)
     run.datamodule.read("test")
     record = run.datamodule.examples["test"][0].record
-    done = run_predict(checkpoint, f"image={record.image}", f"text='{record.text}'",
+    elsewhere = tmp_path / "new scenes" / "scene.png"  # outside the training data root
+    elsewhere.parent.mkdir()
+    shutil.copy(record.image, elsewhere)
+    done = run_predict(checkpoint, f"image='{elsewhere}'", f"text='{record.text}'",
                        "format=jsonl", "top_k=2")  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     [line] = done.stdout.strip().splitlines()

@@ -24,6 +24,7 @@ from rich.table import Table
 from rolefusion.choices import Task
 from rolefusion.data.batch import Batch
 from rolefusion.data.cleaning import Example
+from rolefusion.data.files import FileAccess
 from rolefusion.data.manifest import Record, read_manifest
 from rolefusion.runs.restore import RestoredRun, restore
 
@@ -49,6 +50,14 @@ def records_from(cfg: DictConfig, run: RestoredRun) -> list[Record]:
         )
     files = {m: Path(given[m]) for m in ("image", "audio") if m in given}
     return [Record(id="input", label=None, text=given.get("text"), **files)]
+
+
+def read_where_told(run: RestoredRun, cfg: DictConfig) -> None:
+    """Prediction reads the files its user names, not the training set's: files on the command
+    line from anywhere, an ``input`` manifest's from its own folder; the size bound stays."""
+    cleaner = run.datamodule.cleaner
+    roots = [Path(cfg.input).parent] if cfg.input is not None else []
+    cleaner.files = FileAccess.under(roots, cleaner.files.max_bytes)
 
 
 def batches(run: RestoredRun, examples: list[Example], size: int) -> Iterator[tuple[list, Batch]]:
@@ -122,5 +131,6 @@ def run(cfg: DictConfig) -> None:
     if cfg.format not in get_args(OutputFormat):  # before the checkpoint is read
         raise ValueError(f"format: expected one of {get_args(OutputFormat)}, got {cfg.format!r}")
     run = restore(cfg.ckpt_path)
+    read_where_told(run, cfg)
     results = predict(run, records_from(cfg, run), cfg.batch_size)
     write(results, cfg, run.model.hparams.task, run.model.hparams.threshold)
