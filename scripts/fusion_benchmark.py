@@ -167,7 +167,9 @@ def busy_time(work: Path) -> tuple[float, int]:
 
 
 def _start(job: Path) -> float:
-    return (job / ".hydra" / "config.yaml").stat().st_mtime
+    """When the job started training: its ``config.yaml``, which ``rolefusion-train`` writes
+    only when it trains (Hydra rewrites ``.hydra/`` even for a finished job it then skips)."""
+    return (job / "config.yaml").stat().st_mtime
 
 
 def _duration(job: Path) -> float:

@@ -65,11 +65,13 @@ def test_the_reported_time_adds_up_sittings_without_the_gap_between(
     monkeypatch.syspath_prepend(str(SCRIPT.parent))
     from fusion_benchmark import busy_time
 
-    # Two jobs side by side (overlapping), then a resumed sitting an hour later.
+    # Two jobs side by side (overlapping), then a resumed sitting an hour later, which skipped
+    # "a" and "b" (Hydra rewrote their .hydra/ then) and trained "c".
     for name, start, stop in (("a", 0, 100), ("b", 50, 150), ("c", 3600, 3700)):
         job = tmp_path / "family_n100" / name
         (job / ".hydra").mkdir(parents=True)
-        for file, stamp in ((job / ".hydra" / "config.yaml", start), (job / "metrics.json", stop)):
+        for file, stamp in ((job / "config.yaml", start), (job / "metrics.json", stop),
+                            (job / ".hydra" / "config.yaml", 3600)):  # fmt: skip
             file.write_text("{}")
             os.utime(file, (stamp, stamp))
     assert busy_time(tmp_path) == (250, 2)
