@@ -5,9 +5,11 @@ seed, cut into ``--parallel`` processes) and, for the families where inductive b
 most with little data, once per training-set size (the other sizes with ``--curve-seeds``). Every
 run of a family sees the same number of training examples (:data:`BUDGETS`, i.e. ``budget /
 num_train`` epochs), so a learning curve compares data, not compute. Expected duration with
-``--parallel 2`` on 2 cores: about 2.75 h for 184 runs: 112 on synergy and grounding, 40,000
-examples seen each, which they need to learn their interaction (the twelve fusions x one seed on
-both, 24 runs, took 28 min), and 72 on redundant and additive with a quarter of that. A run cut
+``--parallel 2`` on 2 cores: measured 3.1 h of jobs on 2026-12-02, but tests ran beside part of
+it and slowed those jobs up to 1.8x; about 2.75 h on an idle machine. There are 184 runs: 112
+on synergy and grounding, 40,000 examples seen each, which they need to learn their interaction
+(the twelve fusions x one seed on both, 24 runs, took 28 min), and 72 on redundant and additive
+with a quarter of that. A run cut
 short resumes where it stopped (finished jobs are skipped, interrupted ones resume from their
 last checkpoint); the report states the time during which jobs ran, summed over the sittings.
 
