@@ -9,9 +9,9 @@ num_train`` epochs), so a learning curve compares data, not compute. Expected du
 it and slowed those jobs up to 1.8x; about 2.75 h on an idle machine. There are 184 runs: 112
 on synergy and grounding, 40,000 examples seen each, which they need to learn their interaction
 (the twelve fusions x one seed on both, 24 runs, took 28 min), and 72 on redundant and additive
-with a quarter of that. A run cut
-short resumes where it stopped (finished jobs are skipped, interrupted ones resume from their
-last checkpoint); the report states the time during which jobs ran, summed over the sittings.
+with a quarter of that. A run cut short resumes where it stopped (finished jobs are skipped,
+interrupted ones resume from their last checkpoint); the report states the time during which
+jobs ran, summed over the sittings.
 
 Then (and alone, with ``report``) it runs ``rolefusion-report``'s statistics on each (family,
 size) group (paired bootstrap against the best by validation, Holm) and writes
