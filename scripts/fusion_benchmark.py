@@ -5,11 +5,13 @@ seed, cut into ``--parallel`` processes) and, for the families where inductive b
 most with little data, once per training-set size (the other sizes with ``--curve-seeds``). Every
 run of a family sees the same number of training examples (:data:`BUDGETS`, i.e. ``budget /
 num_train`` epochs), so a learning curve compares data, not compute. Expected duration with
-``--parallel 2`` on 2 cores: about 2.75 h (192 runs; 120 of them on synergy and grounding, 40,000
-examples seen each, which they need to learn their interaction). Measured for those: the twelve
-fusions x one seed on synergy and grounding (24 runs) took 28 min with ``--parallel 2``; the 72
-runs on redundant and additive see a quarter as many examples. The script records the real
-duration in the report.
+``--parallel 2`` on 2 cores: measured 3.1 h of jobs on 2026-12-02, but tests ran beside part of
+it and slowed those jobs up to 1.8x; about 2.75 h on an idle machine. There are 184 runs: 112
+on synergy and grounding, 40,000 examples seen each, which they need to learn their interaction
+(the twelve fusions x one seed on both, 24 runs, took 28 min), and 72 on redundant and additive
+with a quarter of that. A run cut short resumes where it stopped (finished jobs are skipped,
+interrupted ones resume from their last checkpoint); the report states the time during which
+jobs ran, summed over the sittings.
 
 Then (and alone, with ``report``) it runs ``rolefusion-report``'s statistics on each (family,
 size) group (paired bootstrap against the best by validation, Holm) and writes
@@ -28,7 +30,6 @@ import json
 import math
 import shlex
 import sys
-import time
 from collections import defaultdict
 from datetime import date
 from pathlib import Path
@@ -146,9 +147,36 @@ def collect(work: Path, resamples: int) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
+SITTING_GAP = 600
+"""Seconds without a running job that separate two sittings of a resumed benchmark."""
+
+
+def busy_time(work: Path) -> tuple[float, int]:
+    """Seconds during which at least one job ran (the union of the jobs' intervals), and in how
+    many sittings: unlike one ``run``'s wall time, it adds up a benchmark cut short and resumed,
+    without the hours in between."""
+    intervals = sorted(
+        (_start(job.parent), (job.parent / "metrics.json").stat().st_mtime)
+        for job in work.glob("**/metrics.json")
+    )
+    total, end, sittings = 0.0, -math.inf, 0
+    for start, stop in intervals:
+        sittings += start - end > SITTING_GAP
+        if stop > end:
+            total += stop - max(start, end)
+            end = stop
+    return total, sittings
+
+
+def _start(job: Path) -> float:
+    """When the job started training: its ``config.yaml``, which ``rolefusion-train`` writes
+    only when it trains (Hydra rewrites ``.hydra/`` even for a finished job it then skips)."""
+    return (job / "config.yaml").stat().st_mtime
+
+
 def _duration(job: Path) -> float:
     """Seconds from the job's first file (its config) to its last (metrics.json)."""
-    return (job / "metrics.json").stat().st_mtime - (job / ".hydra" / "config.yaml").stat().st_mtime
+    return (job / "metrics.json").stat().st_mtime - _start(job)
 
 
 def bound_text(row: pd.Series) -> str:
@@ -249,8 +277,8 @@ def markdown(table: pd.DataFrame, meta: dict) -> str:
     lines = [
         "# Fusion benchmark: which fusion for which interaction",
         "",
-        f"Measured {meta['date']} by `{meta['command']}` (then `report`), on a 2-core CPU, "
-        f"{meta['wall']}. Each job is `experiment=fusion_benchmark` with one fusion and one "
+        f"Measured {meta['date']} by `{meta['command']}` on a 2-core CPU: {meta['wall']}. "
+        "Each job is `experiment=fusion_benchmark` with one fusion and one "
         "family: synthetic role-play scenes at 32 px, 8 roles, 5% label noise, "
         f"{meta['main_size']}/300/500 examples unless a learning curve says otherwise; small "
         "CNN and bidirectional LSTM encoders, `model.dim=128`, AdamW, cosine schedule; each run "
@@ -340,18 +368,21 @@ def main() -> None:
     budgets = {f: max(1, round(b * args.budget_scale)) for f, b in BUDGETS.items()}
     timing = args.work / "timing.json"
     if args.action == "run":
-        start = time.time()
         chosen = sweeps(args.seeds, args.curve_seeds, args.fusions, args.families, args.sizes,
                         budgets, args.main_size)  # fmt: skip
         run_sweeps(chosen, args.work, args.parallel, args.override)
-        timing.write_text(json.dumps({"seconds": time.time() - start, "parallel": args.parallel,
-                                      "main_size": args.main_size, "budgets": budgets,
+        timing.write_text(json.dumps({"parallel": args.parallel, "main_size": args.main_size,
+                                      "budgets": budgets,
                                       "command": shlex.join(["python", *sys.argv]),
                                       "date": str(date.today())}) + "\n")  # fmt: skip
     table = collect(args.work, args.resamples)
     measured = json.loads(timing.read_text()) if timing.is_file() else {}
-    wall = (f"{measured['seconds'] / 3600:.1f} h wall time with {measured['parallel']} "
-            "processes" if measured else "wall time not recorded")  # fmt: skip
+    busy, sittings = busy_time(args.work)
+    wall = f"{busy / 3600:.2f} h while jobs ran" + (
+        f" ({sittings} sittings)" if sittings > 1 else ""
+    )
+    if measured:
+        wall += f", {measured['parallel']} processes side by side"
     main_size = measured.get("main_size", MAIN_SIZE)
     meta = {
         "date": measured.get("date", str(date.today())),

@@ -5,6 +5,7 @@ verdicts, a heatmap and learning curves, in one command and again from the finis
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections import defaultdict
@@ -56,3 +57,21 @@ def test_the_benchmark_runs_and_reports_every_family_with_ceilings_and_verdicts(
     assert {row["verdict"] for row in table} <= {"best", "tied", "worse", "better"}
     assert all(row["n"] == 1 for row in table)
     assert "(n=1)" in text  # one seed: no interval, said so
+
+
+def test_the_reported_time_adds_up_sittings_without_the_gap_between(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.syspath_prepend(str(SCRIPT.parent))
+    from fusion_benchmark import busy_time
+
+    # Two jobs side by side (overlapping), then a resumed sitting an hour later, which skipped
+    # "a" and "b" (Hydra rewrote their .hydra/ then) and trained "c".
+    for name, start, stop in (("a", 0, 100), ("b", 50, 150), ("c", 3600, 3700)):
+        job = tmp_path / "family_n100" / name
+        (job / ".hydra").mkdir(parents=True)
+        for file, stamp in ((job / "config.yaml", start), (job / "metrics.json", stop),
+                            (job / ".hydra" / "config.yaml", 3600)):  # fmt: skip
+            file.write_text("{}")
+            os.utime(file, (stamp, stamp))
+    assert busy_time(tmp_path) == (250, 2)
