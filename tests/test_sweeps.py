@@ -60,12 +60,17 @@ def test_quick_sweep_and_its_report(tmp_path: Path, data_dir: Path) -> None:
         assert float(row["test/f1_std"]) == pytest.approx(abs(f1[0] - f1[1]) / 2**0.5, abs=1e-6)
         assert float(row["test/f1_ci_low"]) <= float(row["test/f1_mean"])
         assert all((job / "predictions.csv").is_file() for job in jobs)
+        # Which modality each configuration rests on, and its calibration, averaged like F1.
+        shares = [float(row[f"test/share_{m}_mean"]) for m in ("image", "text")]
+        assert sum(shares) == pytest.approx(1, abs=1e-6) and min(shares) > 0
+        assert 0 <= float(row["test/ece_mean"]) <= 1 and 0 <= float(row["test/brier_mean"]) <= 2
     # Ranked by the sweep's optimised metric on validation; the runner-up tested against it.
     assert float(rows[0]["val/f1_best_mean"]) >= float(rows[1]["val/f1_best_mean"])
     assert rows[0]["verdict"] == "best" and rows[0]["p"] == ""
     assert rows[1]["verdict"] in ("tied", "worse", "better") and 0 <= float(rows[1]["p"]) <= 1
     text = (sweep_dir / "report.md").read_text()
     assert text.count("| concat |") == 1 and "p (Holm)" in text
+    assert "test/share_image" in text and "test/share_text" in text
     for plot in ("f1_by_configuration.png", "per_class_f1.png", "confusion_best.png"):
         assert (sweep_dir / plot).stat().st_size > 1000
 

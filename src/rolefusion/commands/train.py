@@ -24,6 +24,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
 from rolefusion.config.checks import check_targets
+from rolefusion.models.attribution import attribution_enabled
 from rolefusion.models.metrics import per_class_scores
 from rolefusion.models.module import CONFUSION_MATRIX
 from rolefusion.runs.artifacts import (
@@ -42,7 +43,8 @@ from rolefusion.runs.directory import (
     task_overrides,
 )
 from rolefusion.runs.loggers import finish_loggers
-from rolefusion.runs.predictions import PREDICTIONS_FILE, write_predictions
+from rolefusion.runs.modality_shares import summary_of
+from rolefusion.runs.predictions import PREDICTIONS_FILE, collected_predictions, write_predictions
 from rolefusion.runs.provenance import provenance
 
 log = logging.getLogger(__name__)
@@ -71,6 +73,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     if rank_zero_only.rank == 0:
         datamodule.save(output_dir)
     model = build_model(cfg, datamodule.spec)
+    model.attribution = attribution_enabled(cfg.attribution, tuple(model.net.encoders),
+                                            "attribution")  # fmt: skip
     # Lightning logs these with the model's hyperparameters when fitting starts, in the process
     # that fits (a spawned one under ddp_spawn): the run's config in W&B, hparams.yaml, ...
     datamodule.save_hyperparameters(
@@ -100,11 +104,15 @@ def train(cfg: DictConfig) -> dict[str, float]:
             "per_class": per_class_scores(confusion, datamodule.spec.class_names),
             "confusion_matrix": confusion.tolist(),
         }
+        collected = collected_predictions(trainer.callback_metrics)
+        if "shapley" in collected:
+            details["attribution"] = summary_of(collected, model)
         log_test_details(trainer.loggers, details, datamodule.spec.class_names)
 
     if trainer.is_global_zero and cfg.test:  # before metrics.json, which marks the run finished
         write_predictions(output_dir / PREDICTIONS_FILE, trainer.callback_metrics,
-                          datamodule.examples["test"], model.hparams)  # fmt: skip
+                          datamodule.examples["test"], model.hparams,
+                          list(model.net.encoders))  # fmt: skip
     if trainer.is_global_zero:
         write_json_atomically(
             output_dir / "metrics.json",

@@ -25,6 +25,8 @@ class TrainSchema:
     test: bool = True
     ckpt_path: str | None = None
     optimized_metric: str = "val/f1_best"
+    attribution: Any = "auto"
+    """``auto``, true or false: Any, because OmegaConf types cannot say "bool or this word"."""
 
 
 @dataclass

@@ -106,8 +106,9 @@ class ExamplePredictions(Metric):
 
     The rows stay on the device until :meth:`compute`, so collecting them costs no host sync per
     step; ``compute`` gathers every rank's rows (ranks may hold unequal shares) and returns them
-    in the split's order: ``index [N]``, ``target [N]`` (``[N, C]`` multilabel) and
-    ``probabilities [N, C]``, or None when no batch carried an index.
+    in the split's order: ``index [N]``, ``target [N]`` (``[N, C]`` multilabel),
+    ``probabilities [N, C]`` and, when the epoch attributed, ``shapley [N, M]`` (see
+    :mod:`rolefusion.models.attribution`); or None when no batch carried an index.
     """
 
     full_state_update = False
@@ -117,24 +118,34 @@ class ExamplePredictions(Metric):
         self.add_state("index", default=[], dist_reduce_fx="cat")
         self.add_state("target", default=[], dist_reduce_fx="cat")
         self.add_state("probabilities", default=[], dist_reduce_fx="cat")
+        self.add_state("shapley", default=[], dist_reduce_fx="cat")
 
     def update(
-        self, index: torch.Tensor, probabilities: torch.Tensor, target: torch.Tensor
+        self,
+        index: torch.Tensor,
+        probabilities: torch.Tensor,
+        target: torch.Tensor,
+        shapley: torch.Tensor | None = None,
     ) -> None:
         self.index.append(index)
         self.target.append(target)
         self.probabilities.append(probabilities)
+        if shapley is not None:
+            self.shapley.append(shapley)
 
     def compute(self) -> dict[str, torch.Tensor] | None:
         if isinstance(self.index, list) and not self.index:
             return None
         index = dim_zero_cat(self.index)
         order = index.argsort()
-        return {
+        collected = {
             "index": index[order],
             "target": dim_zero_cat(self.target)[order],
             "probabilities": dim_zero_cat(self.probabilities)[order],
         }
+        if len(self.shapley):  # no rows: not attributed (an empty list, or synced: empty tensor)
+            collected["shapley"] = dim_zero_cat(self.shapley)[order]
+        return collected
 
 
 def classification_loss(task: str, class_weights: Sequence[float] | None = None) -> nn.Module:

@@ -14,6 +14,8 @@ from torchmetrics import MaxMetric, MeanMetric, MetricCollection
 
 from rolefusion.choices import Task
 from rolefusion.data.batch import Batch
+from rolefusion.models.attribution import attribute, shares
+from rolefusion.models.calibration import calibration_metrics, update_calibration
 from rolefusion.models.classifier import FusionClassifier
 from rolefusion.models.fusion.base import Fusion
 from rolefusion.models.metrics import (
@@ -35,6 +37,10 @@ PREDICTIONS = "predictions/"
 probabilities (``predictions/index``, ``/target``, ``/probabilities``: see
 :class:`ExamplePredictions`), beside the confusion matrix; outside ``test/``, so that no one
 reads them as metrics."""
+
+SHARE = "test/share_"
+"""Logged per modality when a test epoch attributes: ``test/share_image`` is the image's share of
+the summed mean ``|phi|`` over the epoch (see :mod:`rolefusion.models.attribution`)."""
 
 
 class RoleFusionModule(L.LightningModule):
@@ -129,11 +135,16 @@ class RoleFusionModule(L.LightningModule):
         self.train_metrics = metrics.clone(prefix="train/")
         self.val_metrics = metrics.clone(prefix="val/")
         self.test_metrics = metrics.clone(prefix="test/")
+        self.test_calibration = calibration_metrics(task, len(class_names)).clone(prefix="test/")
         self.eval_losses = nn.ModuleDict({"val": MeanMetric(), "test": MeanMetric()})
         self.val_f1_best = MaxMetric()
         self.val_f1_best.persistent(True)  # in checkpoints: a resumed run remembers its best
         self.test_confusion = confusion_metric(task, len(class_names), threshold)
         self.test_predictions = ExamplePredictions()
+        self.attribution = False
+        """Whether test epochs also compute each example's Shapley values over modalities; the
+        commands set it (``attribution`` in their configs). Not a hyperparameter: it changes
+        what a test reports, never the model."""
 
     def setup(self, stage: str) -> None:
         unshare_metric_states(self)
@@ -145,10 +156,16 @@ class RoleFusionModule(L.LightningModule):
         return self.net(batch)
 
     def _step(
-        self, batch: Batch, metrics: MetricCollection, split: str
+        self,
+        batch: Batch,
+        metrics: MetricCollection,
+        split: str,
+        logits: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Loss and metric updates for one batch; returns the loss and the logits."""
-        logits = self(batch)
+        """Loss and metric updates for one batch (its ``logits`` when already computed); returns
+        the loss and the logits."""
+        if logits is None:
+            logits = self(batch)
         target = batch.label.float() if self.task == "multilabel" else batch.label
         loss = self.loss(logits, target)
         metrics.update(*metric_inputs(self.task, logits, batch.label))
@@ -186,17 +203,22 @@ class RoleFusionModule(L.LightningModule):
         self.val_metrics.reset()
 
     def test_step(self, batch: Batch, batch_idx: int) -> None:
-        _, logits = self._step(batch, self.test_metrics, "test")
+        logits = phi = None
+        if self.attribution:
+            logits, phi = attribute(self.net, batch, self.task, self.hparams.threshold)
+        _, logits = self._step(batch, self.test_metrics, "test", logits)
         scores, target = metric_inputs(self.task, logits, batch.label)
         self.test_confusion.update(scores, target)
+        probabilities = class_probabilities(self.task, logits)
+        update_calibration(self.test_calibration, self.task, probabilities, batch.label)
         if batch.index is not None:
-            self.test_predictions.update(
-                batch.index, class_probabilities(self.task, logits), batch.label
-            )
+            self.test_predictions.update(batch.index, probabilities, batch.label, phi)
 
     def on_test_epoch_end(self) -> None:
         self.log_dict(self.test_metrics.compute())
         self.test_metrics.reset()
+        self.log_dict(self.test_calibration.compute())
+        self.test_calibration.reset()
         # Among the callback metrics rather than on the module: under ddp_spawn those are what
         # travels back to the launching process. Not logged: loggers take scalars.
         self.trainer.callback_metrics[CONFUSION_MATRIX] = self.test_confusion.compute().cpu()
@@ -207,6 +229,10 @@ class RoleFusionModule(L.LightningModule):
             del self.trainer.callback_metrics[key]  # never an earlier test's rows
         for name, value in (predictions or {}).items():
             self.trainer.callback_metrics[PREDICTIONS + name] = value.cpu()
+        if predictions and "shapley" in predictions:
+            mean_magnitude = predictions["shapley"].abs().mean(0, keepdim=True)
+            for modality, share in zip(self.net.encoders, shares(mean_magnitude)[0], strict=True):
+                self.log(SHARE + modality, share.float())
 
     def configure_optimizers(self) -> Any:
         optimizer = self.optimizer_factory(params=self.parameters())

@@ -2,7 +2,9 @@
 
 One row per example, in the split's order: ``id`` (the data set's example id), ``label`` (the true
 class), ``predicted``, then one probability column per class, ``p_<class name>``, in label-index
-order. ``rolefusion-report`` reads these files to compare configurations on the same examples.
+order; when the test attributed (:mod:`rolefusion.models.attribution`), one Shapley value per
+modality the model reads, ``shap_<modality>``. ``rolefusion-report`` reads these files to compare
+configurations on the same examples.
 
 ``predicted`` is the decision the run's metrics scored: the most probable class (multiclass), the
 positive class when its probability exceeds the threshold (binary; the same as the more probable
@@ -33,6 +35,7 @@ if TYPE_CHECKING:
 
 PREDICTIONS_FILE = "predictions.csv"
 PROBABILITY_PREFIX = "p_"
+SHAPLEY_PREFIX = "shap_"
 LABEL_SEPARATOR = "|"
 """Joins the classes of a multilabel ``label`` or ``predicted`` cell."""
 
@@ -65,8 +68,10 @@ def prediction_rows(
     class_names: Sequence[str],
     task: Task,
     threshold: float = 0.5,
+    shapley: np.ndarray | None = None,
 ) -> list[list[str]]:
-    """The rows of ``predictions.csv`` under its header (:func:`header`)."""
+    """The rows of ``predictions.csv`` under its header (:func:`header`); ``shapley [N, M]``
+    adds the attribution columns."""
     names = np.asarray(class_names, dtype=object)
     predicted = decisions(probabilities, task, threshold)
     if task == "multilabel":
@@ -75,14 +80,22 @@ def prediction_rows(
     else:
         labels = [names[t] if t >= 0 else "" for t in target.astype(np.int64)]
         chosen = list(names[predicted])
+    values = probabilities if shapley is None else np.concatenate([probabilities, shapley], 1)
     return [
-        [identifier, label, choice, *(f"{p:.7g}" for p in row)]
-        for identifier, label, choice, row in zip(ids, labels, chosen, probabilities, strict=True)
+        [identifier, label, choice, *(f"{v:.7g}" for v in row)]
+        for identifier, label, choice, row in zip(ids, labels, chosen, values, strict=True)
     ]
 
 
-def header(class_names: Sequence[str]) -> list[str]:
-    return ["id", "label", "predicted", *(PROBABILITY_PREFIX + name for name in class_names)]
+def header(class_names: Sequence[str], modalities: Sequence[str] = ()) -> list[str]:
+    """The columns; ``modalities`` are those attributed (none: no attribution columns)."""
+    return [
+        "id",
+        "label",
+        "predicted",
+        *(PROBABILITY_PREFIX + name for name in class_names),
+        *(SHAPLEY_PREFIX + modality for modality in modalities),
+    ]
 
 
 def write_predictions(
@@ -90,6 +103,7 @@ def write_predictions(
     callback_metrics: Mapping[str, torch.Tensor],
     examples: Sequence[Example],
     hparams: Mapping[str, Any],
+    modalities: Sequence[str] = (),
 ) -> int:
     """Write what the last test epoch predicted to ``path``, via a temporary file and a rename
     (as :func:`~rolefusion.runs.artifacts.write_json_atomically`).
@@ -98,6 +112,8 @@ def write_predictions(
         callback_metrics: the trainer's, where the module left the epoch's rows.
         examples: the split that was scored, whose ids name the rows.
         hparams: the module's: ``class_names``, ``task`` and ``threshold`` decide ``predicted``.
+        modalities: the model's, in its order: names the Shapley columns when the epoch
+            attributed.
 
     Returns the number of rows; 0, writing nothing, when the epoch collected no predictions.
     """
@@ -112,11 +128,13 @@ def write_predictions(
         hparams["class_names"],
         hparams["task"],
         hparams["threshold"],
+        collected.get("shapley"),
     )
+    attributed = modalities if "shapley" in collected else ()
     temporary = path.with_suffix(path.suffix + ".tmp")
     with temporary.open("w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(header(hparams["class_names"]))
+        writer.writerow(header(hparams["class_names"], attributed))
         writer.writerows(rows)
     os.replace(temporary, path)
     return len(rows)
