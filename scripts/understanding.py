@@ -96,7 +96,7 @@ def run(args: argparse.Namespace) -> None:
     work.mkdir(parents=True, exist_ok=True)
     scenes = {k: args.scene.get(k, v) for k, v in SCENES.items()}
     jobs = []
-    for variant in VARIANTS:
+    for variant in args.variants:
         epochs = max(1, round(EPOCHS[variant] * args.epochs_scale))
         data = data_overrides(variant, work, scenes)
         for seed in args.seeds:
@@ -238,6 +238,7 @@ def main() -> None:
     parser.add_argument("command", choices=("run", "report"))
     parser.add_argument("--work", type=Path, default=ROOT / "outputs" / "understanding")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "understanding.md")
+    parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--parallel", type=int, default=2)
     parser.add_argument("--epochs-scale", type=float, default=1.0,
