@@ -181,9 +181,10 @@ def fit_temperature(logits: torch.Tensor, target: torch.Tensor, task: Task) -> f
     """The ``T > 0`` that minimises the NLL of ``logits / T`` (Guo et al. 2017), fitted on held-out
     data (validation, never test).
 
-    One scalar for all classes, so dividing by it never changes the argmax (nor, in multilabel,
-    which side of 0 a logit is): predictions and accuracy stay as they were, only confidence
-    moves. LBFGS optimises ``log T`` (T stays positive) in float64 from ``T = 1``. Returns 1.0
+    One scalar for all classes, so dividing by it never changes the argmax, nor which side of 0
+    a logit is (a decision at threshold 0.5): those predictions stay as they were, only
+    confidence moves. A binary or multilabel threshold other than 0.5 meets different
+    probabilities after scaling. LBFGS optimises ``log T`` (T stays positive) in float64 from ``T = 1``. Returns 1.0
     when the fit does not lower the NLL or ends on a non-finite ``T``, so applying it never makes
     the fitted data's NLL worse.
     """
