@@ -184,9 +184,9 @@ def fit_temperature(logits: torch.Tensor, target: torch.Tensor, task: Task) -> f
     One scalar for all classes, so dividing by it never changes the argmax, nor which side of 0
     a logit is (a decision at threshold 0.5): those predictions stay as they were, only
     confidence moves. A binary or multilabel threshold other than 0.5 meets different
-    probabilities after scaling. LBFGS optimises ``log T`` (T stays positive) in float64 from ``T = 1``. Returns 1.0
-    when the fit does not lower the NLL or ends on a non-finite ``T``, so applying it never makes
-    the fitted data's NLL worse.
+    probabilities after scaling. LBFGS optimises ``log T`` (T stays positive) in float64 from
+    ``T = 1``. Returns 1.0 when the fit does not lower the NLL or ends on a non-finite ``T``, so
+    applying it never makes the fitted data's NLL worse.
     """
     require_choice("task", task, Task)
     logits = logits.detach().double()

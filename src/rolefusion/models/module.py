@@ -232,7 +232,7 @@ class RoleFusionModule(L.LightningModule):
         if predictions and "shapley" in predictions:
             mean_magnitude = predictions["shapley"].abs().mean(0, keepdim=True)
             for modality, share in zip(self.net.encoders, shares(mean_magnitude)[0], strict=True):
-                self.log(SHARE + modality, share.float())
+                self.log(SHARE + modality, share.float(), sync_dist=True)  # equal on every rank
 
     def configure_optimizers(self) -> Any:
         optimizer = self.optimizer_factory(params=self.parameters())
