@@ -68,7 +68,9 @@ def data_overrides(variant: str, work: Path, scenes: dict[str, int]) -> list[str
     if variant != TEXT_ONLY:
         sizes = [f"data.source.{key}={value}" for key, value in scenes.items()]
         return [*sizes, f"data.source.interaction={variant}"]
-    source = RolePlayScenes(work / "data", interaction="redundant", **scenes).prepare()
+    # Where the redundant runs cache the same scenes (conf/data/roleplay_scenes.yaml: root).
+    source = RolePlayScenes(work / "data" / "roleplay_scenes", interaction="redundant", **scenes)
+    source = source.prepare()
     root = blank_image_scenes(source, work / "text_only_data", scenes["image_size"])
     return ["data=manifest", f"data.root={root}", f"data.image_size={scenes['image_size']}",
             "data.mean=[0.5,0.5,0.5]", "data.std=[0.5,0.5,0.5]"]  # fmt: skip
