@@ -101,17 +101,17 @@ def test_a_killed_sweep_resumes_without_retraining_finished_jobs(
 
 
 def test_a_failing_job_is_recorded_and_the_others_run(tmp_path: Path, data_dir: Path) -> None:
-    # head_dropout=2 is no probability: building that model fails.
+    # head_dropout=2 is no probability: the config check refuses it, naming the key.
     command = sweep_command(tmp_path, data_dir, "model.head_dropout=0.1,2.0")
     result = run_sweep(command, tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     sweep_dir = the_sweep_dir(tmp_path, "train")
     assert (sweep_dir / "0" / "metrics.json").is_file()
     failure = json.loads((sweep_dir / "1" / "failed.json").read_text())
-    assert "dropout probability" in failure["message"]  # the cause, through Hydra's wrapper
+    assert "model.head_dropout: expected float >= 0 and < 1" in failure["message"]
     report(sweep_dir)
     text = (sweep_dir / "report.md").read_text()
-    assert "## Failed jobs" in text and "ValueError" in text
+    assert "## Failed jobs" in text and "ConfigError" in text
 
 
 def test_optuna_search_reports_the_best_and_continues_its_study(

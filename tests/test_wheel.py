@@ -50,7 +50,11 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     venv = work / "venv"
     run([sys.executable, "-m", "venv", "--without-pip", str(venv)])
     purelib = Path(sysconfig.get_path("purelib", vars={"base": str(venv), "platbase": str(venv)}))
-    (purelib / "dependencies.pth").write_text(sysconfig.get_path("purelib") + "\n")
+    # Every site directory of this process, not only its own purelib: a venv layered on another
+    # (a .pth naming the other's) has its dependencies there, which a .pth read from a .pth
+    # would not reach.
+    sites = [path for path in sys.path if Path(path).name == "site-packages"]
+    (purelib / "dependencies.pth").write_text("\n".join(sites) + "\n")
     run([sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install",
          "--no-deps", "--no-index", "-q", str(wheel)])  # fmt: skip
     return venv
