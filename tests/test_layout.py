@@ -101,7 +101,9 @@ def test_a_run_written_before_the_regroup_still_evaluates(tmp_path: Path, data_d
     result = evaluate(str(run / "checkpoints" / "best.ckpt"), "test")
 
     expected = json.loads((run / "metrics.json").read_text())["metrics"]
-    assert expected.keys() == result["metrics"].keys()
+    # Every metric the run recorded, reproduced; newer ones (calibration, attribution) besides.
+    assert expected.keys() <= result["metrics"].keys()
+    assert {"test/ece", "test/brier", "test/share_image"} <= result["metrics"].keys()
     for name, value in expected.items():
         assert result["metrics"][name] == pytest.approx(value, abs=1e-6), name
 

@@ -228,7 +228,9 @@ def test_a_run_writes_one_prediction_row_per_test_example(
     frame = read_predictions(run / "predictions.csv")
     recorded = json.loads((run / "metrics.json").read_text())
     classes = recorded["classes"]
-    assert list(frame.columns) == ["id", "label", "predicted", *(f"p_{c}" for c in classes)]
+    assert list(frame.columns) == [
+        "id", "label", "predicted", *(f"p_{c}" for c in classes), "shap_image", "shap_text"
+    ]  # fmt: skip
     manifest = instantiate(cfg.data).source.manifest("test")
     examples = [json.loads(line) for line in manifest.read_text().splitlines()]
     assert list(frame["id"]) == [e["id"] for e in examples]  # every example once, in order

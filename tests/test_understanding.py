@@ -15,9 +15,14 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig
 
+from rolefusion.commands.evaluate import evaluate
 from rolefusion.commands.predict import predict
+from rolefusion.commands.predict import run as predict_command
 from rolefusion.commands.train import train
+from rolefusion.models.attribution import AttributionUnavailable
 from rolefusion.models.calibration import (
     calibration_path,
     confidence_and_correct,
@@ -27,7 +32,7 @@ from rolefusion.models.calibration import (
 from rolefusion.models.metrics import class_probabilities
 from rolefusion.runs.restore import restore
 
-from conftest import compose_config
+from conftest import CONF_DIR, compose_config
 
 MODALITIES = ("image", "text")
 
@@ -65,6 +70,12 @@ def run_command(name: str, checkpoint: Path, *overrides: str, ok: bool = True):
     if ok:
         assert done.returncode == 0, done.stderr[-3000:]
     return done
+
+
+def predict_config(checkpoint: Path, *overrides: str) -> DictConfig:
+    """``rolefusion-predict``'s config as its command line composes it."""
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return compose("predict", overrides=[f"ckpt_path={checkpoint}", *overrides])
 
 
 def shapley_columns(frame: pd.DataFrame) -> np.ndarray:
@@ -131,7 +142,7 @@ def test_eval_reproduces_the_runs_attributions_and_fits_a_temperature(
 
 
 def test_predict_shows_the_shares_eval_computed_with_calibrated_probabilities(
-    run_dir: Path, evaluated: tuple[Path, str]
+    run_dir: Path, evaluated: tuple[Path, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
     out, _ = evaluated
     checkpoint = best_checkpoint(run_dir)
@@ -169,25 +180,27 @@ def test_predict_shows_the_shares_eval_computed_with_calibrated_probabilities(
     calibrated = class_probabilities("multiclass", logits / temperature)
     shown = [list(row["probabilities"].values()) for row in rows]
     np.testing.assert_allclose(shown, calibrated.numpy(), atol=1e-5)
-    table = run_command("predict", checkpoint, f"input={manifest}", "format=table").stdout
+    # The other formats in this process: the command line is the same code, tested above.
+    predict_command(predict_config(checkpoint, f"input={manifest}", "format=table"))
+    table = capsys.readouterr().out
     assert "modality shares" in table and f"temperature {temperature:.3f}" in table
     written = out / "predicted.csv"
-    run_command("predict", checkpoint, f"input={manifest}", "format=csv", f"output={written}")
+    predict_command(
+        predict_config(checkpoint, f"input={manifest}", "format=csv", f"output={written}")
+    )
     with written.open() as handle:
         header = next(csv.reader(handle))
     assert header == ["id", "label", "probability", "share_image", "share_text"]
 
 
 def test_a_model_that_never_saw_a_modality_absent_is_flagged(
-    tmp_path: Path, data_dir: Path
+    tmp_path: Path, data_dir: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     run_dir = trained(tmp_path, data_dir, "trainer.max_epochs=1")
+    assert "out of distribution, so these values are indicative only" in caplog.text
     result = json.loads((run_dir / "metrics.json").read_text())
     assert result["attribution"]["in_distribution"] is False
-    out = tmp_path / "eval"
-    done = run_command("evaluate", best_checkpoint(run_dir), f"out_dir={out}")
-    assert "indicative only" in done.stdout + done.stderr
-    assert json.loads((out / "metrics.json").read_text())["attribution"]["in_distribution"] is False
+    assert evaluate(str(best_checkpoint(run_dir)))["attribution"]["in_distribution"] is False
 
 
 def test_attribution_of_a_one_modality_model_is_refused_and_writes_nothing(
@@ -199,13 +212,13 @@ def test_attribution_of_a_one_modality_model_is_refused_and_writes_nothing(
     assert "shap_text" not in (run_dir / "predictions.csv").read_text().splitlines()[0]
     out = tmp_path / "eval"
     checkpoint = best_checkpoint(run_dir)
-    for command, overrides in (("evaluate", [f"out_dir={out}"]), ("predict", ["text=ahoy"])):
-        done = run_command(command, checkpoint, "attribution=true", *overrides, ok=False)
-        assert done.returncode != 0
-        assert "attribution needs at least two modalities; this model reads only text" in (
-            done.stderr
-        ), done.stderr[-2000:]
+    refusal = "attribution needs at least two modalities; this model reads only text"
+    done = run_command("evaluate", checkpoint, "attribution=true", f"out_dir={out}", ok=False)
+    assert done.returncode != 0
+    assert refusal in done.stderr, done.stderr[-2000:]
     assert not out.exists()
+    with pytest.raises(AttributionUnavailable, match=refusal):
+        predict_command(predict_config(checkpoint, "attribution=true", "text=ahoy"))
     assert not calibration_path(checkpoint).exists()
 
 

@@ -67,12 +67,19 @@ class Evaluation:
     """A restored checkpoint, ready to score batches of one split on one process."""
 
     def __init__(
-        self, ckpt_path: str, split: Split = "test", data: DictConfig | None = None
+        self,
+        ckpt_path: str,
+        split: Split = "test",
+        data: DictConfig | None = None,
+        attribution: bool | str = "auto",
     ) -> None:
         if split not in SPLITS:
             raise ValueError(f"split: expected one of {SPLITS}, got {split!r}")
         self.ckpt_path, self.split = ckpt_path, split
         self.run = restore(ckpt_path, data)
+        self.run.model.attribution = attribution_enabled(
+            attribution, self.modalities, "attribution"
+        )
         self.run.datamodule.read(split)
         # One process, every batch: the run's own trainer settings, minus how it was distributed
         # or cut short for debugging.
@@ -189,10 +196,14 @@ def _calibration_scores(
 
 
 def evaluate(
-    ckpt_path: str, split: Split = "test", data: DictConfig | None = None
+    ckpt_path: str,
+    split: Split = "test",
+    data: DictConfig | None = None,
+    attribution: bool | str = "auto",
 ) -> dict[str, Any]:
-    """Metrics (``<split>/f1``, ...), per-class scores and the confusion matrix of a checkpoint."""
-    return Evaluation(ckpt_path, split, data).clean()
+    """Metrics (``<split>/f1``, ...), per-class scores, the confusion matrix and (``attribution``:
+    auto, true or false) the attribution summary of a checkpoint."""
+    return Evaluation(ckpt_path, split, data, attribution).clean()
 
 
 def selected_corruptions(suite: Mapping[str, Any], names: Sequence[str]) -> dict[str, Corruption]:
@@ -230,9 +241,8 @@ def run(cfg: DictConfig) -> None:
         check_targets(cfg.data, "data")
     suite = selected_corruptions(cfg.corruption_suite, cfg.corruptions)
     reference = read_reference(cfg.robustness_reference) if cfg.robustness_reference else None
-    evaluation = Evaluation(cfg.ckpt_path, cfg.split, cfg.get("data"))
+    evaluation = Evaluation(cfg.ckpt_path, cfg.split, cfg.get("data"), cfg.attribution)
     model = evaluation.run.model
-    model.attribution = attribution_enabled(cfg.attribution, evaluation.modalities, "attribution")
     result = evaluation.clean()
     calibrated = None
     if cfg.calibrate:
