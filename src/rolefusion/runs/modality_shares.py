@@ -24,6 +24,7 @@ from PIL import Image
 
 from rolefusion.data.cleaning import Example
 from rolefusion.models.attribution import in_distribution
+from rolefusion.runs.predictions import decisions
 
 log = logging.getLogger(__name__)
 
@@ -49,10 +50,11 @@ def _group(shapley: np.ndarray, modalities: Sequence[str]) -> dict[str, Any]:
 
 def attributed_classes(probabilities: np.ndarray, task: str, threshold: float) -> np.ndarray:
     """``[N]`` the class each example's attribution is of (as
-    :func:`rolefusion.models.attribution.attribute` chooses it)."""
-    if task == "binary":
-        return (probabilities[:, 1] > threshold).astype(np.int64)
-    return probabilities.argmax(1)
+    :func:`rolefusion.models.attribution.attribute` chooses it): the metrics' decision, or for
+    multilabel, whose decision is a set, the most probable class."""
+    if task == "multilabel":
+        return probabilities.argmax(1)
+    return decisions(probabilities, task, threshold)
 
 
 def summary(
