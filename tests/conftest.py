@@ -61,6 +61,14 @@ def compose_config(root: Path, data_dir: Path, *overrides: str, tiny: bool = Tru
         return compose("train", overrides=[*paths, *(TINY_DATA if tiny else []), *overrides])
 
 
+def compose_command(name: str, *overrides: str) -> DictConfig:
+    """``rolefusion-<name>``'s config (``eval``, ``predict``) as its command line composes it, for
+    running a command in the test's process where its exit status is not what is tested."""
+    register_configs()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return compose(name, overrides=list(overrides))
+
+
 def compose_manifest(root: Path, data: Path, *overrides: str) -> DictConfig:
     """:func:`compose_config` on ``data=manifest`` read from ``data`` (small images and batches),
     writing under ``root``."""

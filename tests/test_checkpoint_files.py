@@ -13,6 +13,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from rolefusion.commands.evaluate import evaluate
+from rolefusion.commands.predict import run as predict_command
 from rolefusion.commands.train import train
 from rolefusion.runs import checkpoint_files
 from rolefusion.runs.checkpoint_files import (
@@ -20,9 +21,8 @@ from rolefusion.runs.checkpoint_files import (
     CheckpointWriteError,
     NotARolefusionCheckpoint,
 )
-from test_predict import run_predict
 
-from conftest import compose_config
+from conftest import compose_command, compose_config
 
 
 @pytest.fixture
@@ -48,9 +48,10 @@ def test_an_empty_or_truncated_checkpoint_is_refused_by_name_everywhere(
         other_run = compose_config(tmp_path / "other", data_dir, f"ckpt_path={path}")
         with pytest.raises(NotARolefusionCheckpoint) as by_train:
             train(other_run)
-        by_predict = run_predict(path, "image=x.png", "text=hi")
-        assert by_predict.returncode != 0
-        for message in (str(by_eval.value), str(by_train.value), by_predict.stderr):
+        predict_cfg = compose_command("predict", f"ckpt_path={path}", "image=x.png", "text=hi")
+        with pytest.raises(NotARolefusionCheckpoint) as by_predict:
+            predict_command(predict_cfg)
+        for message in (str(by_eval.value), str(by_train.value), str(by_predict.value)):
             assert refusal in message and reason in message, message[-1000:]
 
 

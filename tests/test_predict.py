@@ -17,10 +17,11 @@ import torch
 from omegaconf import DictConfig
 
 from rolefusion.commands.predict import predict
+from rolefusion.commands.predict import run as predict_command
 from rolefusion.commands.train import train
 from rolefusion.runs.restore import restore
 
-from conftest import compose_config
+from conftest import compose_command, compose_config
 from real_layouts import hateful_memes
 from test_evaluate import RunsCode
 
@@ -78,9 +79,9 @@ def test_a_binary_task_writes_the_hateful_memes_submission(tmp_path: Path) -> No
     train(cfg)
     checkpoint = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
     out = tmp_path / "submission.csv"
-    done = run_predict(checkpoint, f"input={root / 'test_seen.jsonl'}", "format=csv",
-                       f"output={out}")  # fmt: skip
-    assert done.returncode == 0, done.stderr[-2000:]
+    predict_command(compose_command("predict", f"ckpt_path={checkpoint}",
+                                    f"input={root / 'test_seen.jsonl'}", "format=csv",
+                                    f"output={out}"))  # fmt: skip
     rows = list(csv.DictReader(io.StringIO(out.read_text())))
     assert list(rows[0]) == ["id", "proba", "label"] and len(rows) == 8
     for row in rows:

@@ -20,7 +20,7 @@ from omegaconf import DictConfig
 from rolefusion.commands.train import train
 from rolefusion.runs.directory import RunDirectoryConflict
 
-from conftest import TINY_DATA
+from conftest import TINY_DATA, compose_config
 
 
 class RestoreProbe(L.Callback):
@@ -119,6 +119,17 @@ def run_train(
                           timeout=600, check=False)  # fmt: skip
 
 
+def resume_here(
+    tmp_path: Path, data_dir: Path, run_dir: Path, *overrides: str, epochs: int = 3,
+    logger: str = "none",
+) -> dict[str, float]:  # fmt: skip
+    """:func:`run_train`'s configuration resumed in this process (``ckpt_path=last``): the kill
+    needs a process of its own, the resume does not."""
+    cfg = compose_config(tmp_path, data_dir, f"trainer.max_epochs={epochs}", f"logger={logger}",
+                         f"paths.output_dir={run_dir}", "ckpt_path=last", *overrides)  # fmt: skip
+    return train(cfg)
+
+
 KILLS = {
     "between_epochs": ["+callbacks.kill._target_=interruptions.KillAfterEpoch",
                        "+callbacks.kill.epoch=1"],
@@ -147,8 +158,7 @@ def test_a_killed_run_resumes_to_exactly_the_uninterrupted_result(
     saved = torch.load(killed / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
     record = tmp_path / "restored.pt"
     # The same directory; ckpt_path=last because the probe's overrides are not the killed run's.
-    resumed = run_train(tmp_path, data_dir, killed, "ckpt_path=last", *probe(record))
-    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    resume_here(tmp_path, data_dir, killed, *probe(record))
     assert_started_from(record, saved)  # it resumed: a fresh start would end the same here
     expected, resumed = (json.loads((run / "metrics.json").read_text())["metrics"]
                          for run in (straight, killed))  # fmt: skip
@@ -179,9 +189,7 @@ def test_a_run_killed_after_epochs_without_improvement_resumes_from_its_last_epo
     saved = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
     assert saved["epoch"] == 2  # epochs 0-2 saved; 3 was killed before its checkpoint
     record = tmp_path / "restored.pt"
-    resumed = run_train(tmp_path, data_dir, run, *flat, "ckpt_path=last", *probe(record),
-                        epochs=5, logger="csv")  # fmt: skip
-    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    resume_here(tmp_path, data_dir, run, *flat, *probe(record), epochs=5, logger="csv")
     assert_started_from(record, saved)
     with (run / "csv" / "metrics.csv").open(newline="") as file:
         rows = list(csv.DictReader(file))

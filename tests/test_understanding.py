@@ -15,10 +15,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
-from omegaconf import DictConfig
 
 from rolefusion.commands.evaluate import evaluate
+from rolefusion.commands.evaluate import run as eval_command
 from rolefusion.commands.predict import predict
 from rolefusion.commands.predict import run as predict_command
 from rolefusion.commands.train import train
@@ -32,7 +31,7 @@ from rolefusion.models.calibration import (
 from rolefusion.models.metrics import class_probabilities
 from rolefusion.runs.restore import restore
 
-from conftest import CONF_DIR, compose_config
+from conftest import compose_command, compose_config
 
 MODALITIES = ("image", "text")
 
@@ -62,20 +61,13 @@ def best_checkpoint(run_dir: Path) -> Path:
     return Path(json.loads((run_dir / "metrics.json").read_text())["best_checkpoint"])
 
 
-def run_command(name: str, checkpoint: Path, *overrides: str, ok: bool = True):
+def run_command(name: str, checkpoint: Path, *overrides: str) -> subprocess.CompletedProcess:
     done = subprocess.run(
         [sys.executable, "-m", f"rolefusion.{name}", f"ckpt_path={checkpoint}", *overrides],
         cwd=checkpoint.parent, capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
-    if ok:
-        assert done.returncode == 0, done.stderr[-3000:]
+    assert done.returncode == 0, done.stderr[-3000:]
     return done
-
-
-def predict_config(checkpoint: Path, *overrides: str) -> DictConfig:
-    """``rolefusion-predict``'s config as its command line composes it."""
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return compose("predict", overrides=[f"ckpt_path={checkpoint}", *overrides])
 
 
 def shapley_columns(frame: pd.DataFrame) -> np.ndarray:
@@ -168,8 +160,16 @@ def test_predict_shows_the_shares_eval_computed_with_calibrated_probabilities(
         )
     )
     temperature = read_calibration(checkpoint).temperature
-    jsonl = run_command("predict", checkpoint, f"input={manifest}", "format=jsonl")
-    rows = [json.loads(line) for line in jsonl.stdout.splitlines()]
+
+    def predict_to_stdout(*overrides: str) -> str:
+        """rolefusion-predict in this process (test_predict.py runs its command line)."""
+        capsys.readouterr()
+        predict_command(compose_command("predict", f"ckpt_path={checkpoint}", *overrides))
+        return capsys.readouterr().out
+
+    jsonl = predict_to_stdout(f"input={manifest}", "format=jsonl")
+    rows = [json.loads(line) for line in jsonl.splitlines()]
+    assert [row["id"] for row in rows] == [r.id for r in records[:4]]
     for row in rows:
         assert [row["shares"][m] for m in MODALITIES] == pytest.approx(
             eval_shares[frame.index.get_loc(row["id"])], abs=1e-5
@@ -180,14 +180,10 @@ def test_predict_shows_the_shares_eval_computed_with_calibrated_probabilities(
     calibrated = class_probabilities("multiclass", logits / temperature)
     shown = [list(row["probabilities"].values()) for row in rows]
     np.testing.assert_allclose(shown, calibrated.numpy(), atol=1e-5)
-    # The other formats in this process: the command line is the same code, tested above.
-    predict_command(predict_config(checkpoint, f"input={manifest}", "format=table"))
-    table = capsys.readouterr().out
+    table = predict_to_stdout(f"input={manifest}", "format=table")
     assert "modality shares" in table and f"temperature {temperature:.3f}" in table
     written = out / "predicted.csv"
-    predict_command(
-        predict_config(checkpoint, f"input={manifest}", "format=csv", f"output={written}")
-    )
+    predict_to_stdout(f"input={manifest}", "format=csv", f"output={written}")
     with written.open() as handle:
         header = next(csv.reader(handle))
     assert header == ["id", "label", "probability", "share_image", "share_text"]
@@ -213,12 +209,15 @@ def test_attribution_of_a_one_modality_model_is_refused_and_writes_nothing(
     out = tmp_path / "eval"
     checkpoint = best_checkpoint(run_dir)
     refusal = "attribution needs at least two modalities; this model reads only text"
-    done = run_command("evaluate", checkpoint, "attribution=true", f"out_dir={out}", ok=False)
-    assert done.returncode != 0
-    assert refusal in done.stderr, done.stderr[-2000:]
+    with pytest.raises(AttributionUnavailable, match=refusal):
+        eval_command(
+            compose_command("eval", f"ckpt_path={checkpoint}", "attribution=true", f"out_dir={out}")
+        )
     assert not out.exists()
     with pytest.raises(AttributionUnavailable, match=refusal):
-        predict_command(predict_config(checkpoint, "attribution=true", "text=ahoy"))
+        predict_command(
+            compose_command("predict", f"ckpt_path={checkpoint}", "attribution=true", "text=ahoy")
+        )
     assert not calibration_path(checkpoint).exists()
 
 

@@ -9,6 +9,7 @@ path (a name too long, a NUL byte, a symlink loop, a permission) is that row's
 
 from __future__ import annotations
 
+import io
 import os
 import stat
 from collections.abc import Sequence
@@ -76,13 +77,30 @@ class FileAccess:
             handle = os.open(resolved, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
         except OSError as error:
             raise Rejected(f"unreadable {field} file", field, f"{path}: {_why(error)}") from None
-        with os.fdopen(handle, "rb") as file:
-            if not stat.S_ISREG(os.fstat(handle).st_mode):
+        with os.fdopen(handle, "rb", buffering=0) as file:
+            info = os.fstat(handle)
+            if not stat.S_ISREG(info.st_mode):
                 raise Rejected(f"{field} is not a regular file", field, str(path))
-            data = file.read(self.max_bytes + 1)
+            if info.st_size > self.max_bytes:
+                raise Rejected(f"{field} file too large", field, f"{path}: grew after its check")
+            # The size the open file has, and a byte to see it grow: asking for the bound itself
+            # would allocate max_bytes for every read, however small the file.
+            data = _read_up_to(file, info.st_size + 1)
+            if len(data) > info.st_size:  # being written to: read on, up to the bound
+                data += _read_up_to(file, self.max_bytes + 1 - len(data))
         if len(data) > self.max_bytes:
             raise Rejected(f"{field} file too large", field, f"{path}: grew while read")
         return data
+
+
+def _read_up_to(file: io.RawIOBase, limit: int) -> bytes:
+    """At most ``limit`` bytes, fewer only at the end of the file (a raw read may return less
+    than asked: a network file system's short reads)."""
+    chunks, remaining = [], limit
+    while remaining > 0 and (chunk := file.read(remaining)):
+        chunks.append(chunk)
+        remaining -= len(chunk)
+    return b"".join(chunks)
 
 
 def _why(error: BaseException) -> str:
