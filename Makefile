@@ -18,11 +18,16 @@ $(STAMP): pyproject.toml
 train: install  ## Train the default experiment on the synthetic role-play scenes
 	$(BIN)/rolefusion-train $(ARGS)
 
+# Tests run on JOBS processes (one per core by default), each with a share of the cores; those
+# marked `serial` first, alone, because their results depend on a thread count.
+JOBS ?= auto
+
 test: install  ## The whole test suite
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -m serial
+	$(BIN)/python -m pytest -m "not serial" -n $(JOBS) --dist loadfile
 
 test-fast: install  ## Skip the tests marked slow
-	$(BIN)/python -m pytest -m "not slow"
+	$(BIN)/python -m pytest -m "not slow" -n $(JOBS) --dist loadfile
 
 lint: install
 	$(BIN)/ruff check src tests scripts

@@ -26,6 +26,8 @@ SYNERGY_DATA = [
     "logger=none",
     "seed=0",
 ]
+# Run alone, before the parallel part of `make test`: the outcome depends on the thread count.
+pytestmark = pytest.mark.serial
 CEILINGS = RolePlayScenes("unused", interaction="synergy").ceilings()
 SLACK = 0.03  # above a ceiling: the margin; 500 test examples give a binomial sd of ~0.02
 
