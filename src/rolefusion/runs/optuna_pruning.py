@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any
+from typing import TYPE_CHECKING
 
 import lightning as L
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
+
+if TYPE_CHECKING:  # Optuna is an extra: imported when a search runs
+    import optuna
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +27,7 @@ TRIAL_ID_VARIABLE = "ROLEFUSION_OPTUNA_TRIAL_ID"
 that Lightning starts for the other ranks of a multi-process job inherit it."""
 
 
-def job_trial() -> Any:
+def job_trial() -> optuna.trial.Trial | None:
     """This job's :class:`optuna.trial.Trial`, opened from the sweep's storage with the
     sweep's pruner; None outside a pruning Optuna sweep."""
     trial_id = os.environ.get(TRIAL_ID_VARIABLE)
@@ -33,7 +36,8 @@ def job_trial() -> Any:
     import optuna
 
     sweeper = HydraConfig.get().sweeper
-    pruner = instantiate(sweeper.pruner) if sweeper.pruner else None
+    # As the sweeper reads it: no pruner means none (Optuna's own default is the median one).
+    pruner = instantiate(sweeper.pruner) if sweeper.pruner else optuna.pruners.NopPruner()
     try:
         study = optuna.load_study(study_name=sweeper.study_name, storage=sweeper.storage,
                                   pruner=pruner)  # fmt: skip
@@ -50,8 +54,12 @@ def job_trial() -> Any:
 def _without_password(url: str) -> str:
     """A storage URL as it may be written to logs: a database password masked."""
     from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
 
-    return repr(make_url(url))
+    try:
+        return repr(make_url(url))
+    except ArgumentError:  # not a URL at all: nothing to mask
+        return url
 
 
 class OptunaPruning(L.Callback):
@@ -72,7 +80,7 @@ class OptunaPruning(L.Callback):
     def __init__(self, monitor: str) -> None:
         self.monitor = monitor
         self.pruned_epoch: int | None = None
-        self._trial: Any = None
+        self._trial: optuna.trial.Trial | None = None
         self._active = False
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
@@ -100,7 +108,7 @@ class OptunaPruning(L.Callback):
 
     def _value(self, trainer: L.Trainer) -> float:
         if self.monitor not in trainer.callback_metrics:
-            raise KeyError(
+            raise ValueError(
                 f"callbacks.optuna_pruning.monitor={self.monitor}: not logged at validation; "
                 f"logged: {sorted(trainer.callback_metrics)}"
             )

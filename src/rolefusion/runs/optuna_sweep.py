@@ -5,9 +5,12 @@ each job's return value: a job never learns which trial it runs, so it cannot re
 and every trial ends COMPLETE (hydra issues #1954, #1710). This sweeper hands each job its
 trial's id in the environment (:data:`~rolefusion.runs.optuna_pruning.TRIAL_ID_VARIABLE`, set
 through ``hydra.job.env_set``: a Hydra setting, so it neither names the job's directory nor
-enters the overrides its ``metrics.json`` records), and leaves a trial that its job pruned as
-the job told the study (PRUNED). The search space, the sampler and ``optimization_results.yaml``
-are the plugin's.
+enters the overrides its ``metrics.json`` records). The job reports every epoch and, when the
+pruner stops it, tells the study PRUNED itself; the sweeper then reads the study afresh and tells
+it how the other trials ended: COMPLETE with the job's value, or FAIL. It stops the search once
+more than ``max_failure_rate`` of the invocation's trials failed (the plugin's check never fires
+for rolefusion-train, which returns NaN for a failed job rather than raising). The search space,
+the sampler and ``optimization_results.yaml`` are the plugin's.
 """
 
 from __future__ import annotations
