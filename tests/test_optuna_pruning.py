@@ -206,6 +206,7 @@ def test_the_report_counts_pruned_trials_apart_and_links_each_trial_to_its_run(
     ]  # fmt: skip
     assert rows[sorted(rows)[1]]["val/f1_best_mean"] == ""  # a pruned trial is no seed
     text = (sweep_dir / "report.md").read_text()
+    assert ": pruned: not tested" in text
     assert "3 trials (2 complete, 1 pruned)" in text
     assert "| [1](job_1/) | pruned | 0.2 | 1 |" in text
     assert "| [2](job_2/) | complete | 0.8 | 2 |" in text

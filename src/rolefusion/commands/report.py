@@ -245,7 +245,8 @@ def compare_with_best(
     for position, config in enumerate(configs[1:], 1):
         missing = [str(j.predictions) for j in config.done if not j.predictions.is_file()]
         if not config.done:
-            tested.append(Tested("-", note="no finished job"))
+            pruned = config.count("pruned") == len(config.jobs)
+            tested.append(Tested("-", note="pruned: not tested" if pruned else "no finished job"))
         elif missing_best:
             tested.append(
                 Tested(
