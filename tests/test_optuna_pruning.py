@@ -18,7 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 from rolefusion.commands.report import report
 from rolefusion.commands.train import train
 from rolefusion.config import register_configs
-from rolefusion.runs import optuna_pruning
+from rolefusion.runs import optuna_pruning, optuna_trial
 from rolefusion.runs.directory import finished_metrics
 
 from conftest import CONF_DIR, TINY_DATA
@@ -62,11 +62,11 @@ def test_a_storage_the_job_cannot_open_is_named(tmp_path: Path, monkeypatch) -> 
     storage = f"sqlite:///{tmp_path}/no/such/folder/optuna.db"
     sweeper = OmegaConf.create({"storage": storage, "study_name": "s", "pruner": None})
     monkeypatch.setattr(
-        optuna_pruning.HydraConfig, "get", lambda: OmegaConf.create({"sweeper": sweeper})
+        optuna_trial.HydraConfig, "get", lambda: OmegaConf.create({"sweeper": sweeper})
     )
-    monkeypatch.setenv(optuna_pruning.TRIAL_ID_VARIABLE, "1")
+    monkeypatch.setenv(optuna_trial.TRIAL_ID_VARIABLE, "1")
     with pytest.raises(RuntimeError, match=r"hydra\.sweeper\.storage=.*cannot open study 's'"):
-        optuna_pruning.job_trial()
+        optuna_trial.job_trial()
 
 
 def test_a_pruned_run_stops_at_that_epoch_is_not_tested_and_says_so(
@@ -77,7 +77,7 @@ def test_a_pruned_run_stops_at_that_epoch_is_not_tested_and_says_so(
                                 pruner=optuna.pruners.ThresholdPruner(lower=2.0))  # fmt: skip
     trial = study.ask()
     monkeypatch.setattr(optuna_pruning, "job_trial", lambda: trial)
-    monkeypatch.setenv(optuna_pruning.TRIAL_ID_VARIABLE, str(trial._trial_id))
+    monkeypatch.setenv(optuna_trial.TRIAL_ID_VARIABLE, str(trial._trial_id))
     cfg = compose_train("hparams_search=optuna", "trainer.max_epochs=3")
     train(cfg)
 
@@ -96,7 +96,7 @@ def test_a_pruned_run_stops_at_that_epoch_is_not_tested_and_says_so(
 def test_outside_an_optuna_sweep_the_callback_changes_nothing(
     compose_train, tmp_path: Path
 ) -> None:
-    assert optuna_pruning.TRIAL_ID_VARIABLE not in os.environ
+    assert optuna_trial.TRIAL_ID_VARIABLE not in os.environ
     shortened = ["+trainer.limit_train_batches=1", "+trainer.limit_val_batches=1"]
     train(compose_train("hparams_search=optuna", "trainer.max_epochs=1", "attribution=false",
                         *shortened))  # fmt: skip
@@ -124,7 +124,7 @@ def run_directories(sweep_dir: Path) -> dict[int, Path]:
     found = {}
     for hydra_file in sweep_dir.glob("*/.hydra/hydra.yaml"):
         env = OmegaConf.load(hydra_file).hydra.job.env_set
-        found[int(env[optuna_pruning.TRIAL_ID_VARIABLE])] = hydra_file.parent.parent
+        found[int(env[optuna_trial.TRIAL_ID_VARIABLE])] = hydra_file.parent.parent
     return found
 
 
@@ -175,7 +175,7 @@ def fake_job(directory: Path, trial: optuna.trial.FrozenTrial, status: str) -> N
     (directory / ".hydra").mkdir(parents=True)
     overrides = [f"{name}={value}" for name, value in trial.params.items()]
     (directory / ".hydra" / "overrides.yaml").write_text(OmegaConf.to_yaml(overrides))
-    env = {"hydra": {"job": {"env_set": {optuna_pruning.TRIAL_ID_VARIABLE: str(trial._trial_id)}}}}
+    env = {"hydra": {"job": {"env_set": {optuna_trial.TRIAL_ID_VARIABLE: str(trial._trial_id)}}}}
     (directory / ".hydra" / "hydra.yaml").write_text(OmegaConf.to_yaml(env))
     record = {"status": status, "metrics": {"val/f1_best": trial.value}, "overrides": overrides}
     (directory / "metrics.json").write_text(json.dumps(record))

@@ -24,7 +24,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import yaml
 
-from rolefusion.runs.optuna_pruning import TRIAL_ID_VARIABLE
+from rolefusion.runs.optuna_trial import TRIAL_ID_VARIABLE
 
 STUDY_FILE = "optuna.db"
 

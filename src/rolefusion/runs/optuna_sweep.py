@@ -3,7 +3,7 @@
 hydra-optuna-sweeper asks the study for trials, launches one job per trial and tells the study
 each job's return value: a job never learns which trial it runs, so it cannot report its epochs,
 and every trial ends COMPLETE (hydra issues #1954, #1710). This sweeper hands each job its
-trial's id in the environment (:data:`~rolefusion.runs.optuna_pruning.TRIAL_ID_VARIABLE`, set
+trial's id in the environment (:data:`~rolefusion.runs.optuna_trial.TRIAL_ID_VARIABLE`, set
 through ``hydra.job.env_set``: a Hydra setting, so it neither names the job's directory nor
 enters the overrides its ``metrics.json`` records). The job reports every epoch and, when the
 pruner stops it, tells the study PRUNED itself; the sweeper then reads the study afresh and tells
@@ -33,7 +33,7 @@ from optuna.distributions import BaseDistribution
 from optuna.pruners import BasePruner, NopPruner
 from optuna.trial import Trial, TrialState
 
-from rolefusion.runs.optuna_pruning import TRIAL_ID_VARIABLE
+from rolefusion.runs.optuna_trial import TRIAL_ID_VARIABLE
 
 log = logging.getLogger(__name__)
 
