@@ -10,6 +10,8 @@ test examples: a paired bootstrap over examples with seeds as strata, Holm-corre
 (:mod:`rolefusion.runs.statistics`). Writes ``report.md``, ``report.csv`` and plots (the test
 metric by configuration with 95% confidence intervals, per-class F1 as a heatmap, the best
 configuration's confusion matrix) into the sweep directory or ``--out``, and prints the table.
+Pruned Optuna trials are counted beside failed and incomplete jobs, never averaged; a sweep
+directory holding an Optuna study gets a section on it (:mod:`rolefusion.runs.optuna_report`).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from matplotlib.container import BarContainer, ErrorbarContainer
 from rich.console import Console
 from rich.table import Table
 
+from rolefusion.runs.optuna_report import optuna_section
 from rolefusion.runs.plots import plot_confusion_matrix
 from rolefusion.runs.predictions import (
     PREDICTIONS_FILE,
@@ -75,7 +78,7 @@ class Job:
     @property
     def status(self) -> str:
         if self.metrics is not None:
-            return "done"
+            return "pruned" if (self.result or {}).get("status") == "pruned" else "done"
         return "failed" if self.error is not None else "incomplete"
 
     @property
@@ -242,7 +245,8 @@ def compare_with_best(
     for position, config in enumerate(configs[1:], 1):
         missing = [str(j.predictions) for j in config.done if not j.predictions.is_file()]
         if not config.done:
-            tested.append(Tested("-", note="no finished job"))
+            pruned = config.count("pruned") == len(config.jobs)
+            tested.append(Tested("-", note="pruned: not tested" if pruned else "no finished job"))
         elif missing_best:
             tested.append(
                 Tested(
@@ -285,8 +289,9 @@ def summary_frame(
     swept: list[str], configs: list[Configuration], metrics: list[str], tested: list[Tested]
 ) -> pd.DataFrame:
     """``report.csv``: the swept keys, ``n`` (finished seeds), ``jobs``, ``failed``,
-    ``incomplete``, ``<metric>_mean``, ``_std``, ``_ci_low``, ``_ci_high`` per metric, then
-    ``p`` (Holm-adjusted) and ``verdict``; an undefined number is left empty (NaN)."""
+    ``incomplete``, ``pruned`` (Optuna trials stopped early: counted, never averaged),
+    ``<metric>_mean``, ``_std``, ``_ci_low``, ``_ci_high`` per metric, then ``p``
+    (Holm-adjusted) and ``verdict``; an undefined number is left empty (NaN)."""
     rows = []
     for config, test in zip(configs, tested, strict=True):
         row: dict[str, Any] = {k: config.settings[k] for k in swept}
@@ -295,6 +300,7 @@ def summary_frame(
             "jobs": len(config.jobs),
             "failed": config.count("failed"),
             "incomplete": config.count("incomplete"),
+            "pruned": config.count("pruned"),
         }
         for metric in metrics:
             s = config.summary(metric)
@@ -348,6 +354,7 @@ def readable_table(
         "jobs",
         "failed",
         "incomplete",
+        "pruned",
         *metrics,
         f"Δ {metric} vs C1 [95% CI]",
         "p (Holm)",
@@ -361,6 +368,7 @@ def readable_table(
             str(len(config.jobs)),
             str(config.count("failed")),
             str(config.count("incomplete")),
+            str(config.count("pruned")),
             *(readable(config.summary(m)) for m in metrics),
             _difference_text(test),
             _p_text(test, resamples),
@@ -380,6 +388,7 @@ def write_markdown(
     notes: list[str],
     failures: list[Job],
     plots: list[tuple[str, str]],
+    sections: Sequence[str] = (),
 ) -> None:
     lines = [
         f"# Sweep report: {sweep_dir}",
@@ -399,6 +408,7 @@ def write_markdown(
         lines += [""]
     for title, name in plots:
         lines += [f"![{title}]({name})", ""]
+    lines += sections
     path.write_text("\n".join(lines))
 
 
@@ -614,7 +624,9 @@ def report(
         plots.append(("confusion matrix of the best configuration", "confusion_best.png"))
     header, rows = readable_table(swept, configs, metrics, tested, metric, resamples)
     method = method_text(ranking, metric, configs, tested, resamples, seed, alpha)
-    write_markdown(out / "report.md", sweep_dir, header, rows, method, notes, failures, plots)
+    sections = optuna_section(sweep_dir, [job.directory for job in jobs], out)
+    write_markdown(out / "report.md", sweep_dir, header, rows, method, notes, failures, plots,
+                   sections)  # fmt: skip
 
     # The terminal gets the ranking and the tested metric; report.md holds every column.
     printed = [*swept, "config", "n", rank_by, metric, header[-3], "p (Holm)", "verdict"]

@@ -6,7 +6,9 @@ Any Hydra override works, e.g.
 A run directory is the unit of work of a sweep: a job whose directory already holds its
 ``metrics.json`` is not trained again, a job whose directory holds ``checkpoints/last.ckpt``
 resumes from it (a re-run sweep, a requeued Slurm job) if it has the same overrides, and a job
-that fails leaves ``failed.json`` with its error instead of stopping the other jobs.
+that fails leaves ``failed.json`` with its error instead of stopping the other jobs. A job of a
+pruning Optuna search whose trial is pruned stops training there, is not tested (it lost to
+other trials) and says so in its ``metrics.json`` (``status: pruned``, ``stopped_epoch``).
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from rolefusion.runs.directory import (
 )
 from rolefusion.runs.loggers import finish_loggers
 from rolefusion.runs.modality_shares import summary_of
+from rolefusion.runs.optuna_pruning import pruned_epoch
 from rolefusion.runs.predictions import PREDICTIONS_FILE, collected_predictions, write_predictions
 from rolefusion.runs.provenance import provenance
 
@@ -88,12 +91,14 @@ def train(cfg: DictConfig) -> dict[str, float]:
     if cfg.train:
         trainer.fit(model, datamodule=datamodule, ckpt_path=resume)
     metrics = scalar_metrics(trainer.callback_metrics)
+    stopped_epoch = pruned_epoch(trainer)
+    test = cfg.test and stopped_epoch is None
 
     best_checkpoint = (
         trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
     )
     details: dict[str, Any] = {}
-    if cfg.test:
+    if test:
         if not best_checkpoint:
             log.warning("no best checkpoint was saved (fast_dev_run?): testing the current weights")
         trainer.test(model, datamodule=datamodule, ckpt_path=best_checkpoint or None, verbose=False)
@@ -109,7 +114,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
             details["attribution"] = summary_of(collected, model)
         log_test_details(trainer.loggers, details, datamodule.spec.class_names)
 
-    if trainer.is_global_zero and cfg.test:  # before metrics.json, which marks the run finished
+    if trainer.is_global_zero and test:  # before metrics.json, which marks the run finished
         write_predictions(output_dir / PREDICTIONS_FILE, trainer.callback_metrics,
                           datamodule.examples["test"], model.hparams,
                           list(model.net.encoders))  # fmt: skip
@@ -117,6 +122,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
         write_json_atomically(
             output_dir / "metrics.json",
             {
+                "status": "completed" if stopped_epoch is None else "pruned",
+                **({} if stopped_epoch is None else {"stopped_epoch": stopped_epoch}),
                 "metrics": metrics,
                 **details,
                 "classes": list(datamodule.spec.class_names),
@@ -127,7 +134,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
                 "task_name": cfg.task_name,
             },
         )
-    if trainer.is_global_zero and cfg.test:
+    if trainer.is_global_zero and test:
         print_metrics_table(metrics, "test")
         log.info("run directory: %s", output_dir)
     finish_loggers(trainer.loggers)
