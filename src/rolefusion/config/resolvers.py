@@ -1,6 +1,6 @@
 """The ``rf.*`` resolvers the configs interpolate: values known only when a run starts (the
 modalities the model encodes, whether it is on a GPU, the sweep directory's name, where runs go,
-the run's name and config choices).
+the run's name and config choices, whether it writes to a terminal).
 """
 
 from __future__ import annotations
@@ -129,6 +129,12 @@ def config_choices() -> DictConfig:
     )
 
 
+def on_terminal() -> bool:
+    """Whether this process writes to a terminal: live progress bars there; in batch mode
+    (Slurm, nohup, CI, a pipe) one log line per epoch instead."""
+    return sys.stdout.isatty()
+
+
 def ensure_dir(path: str) -> str:
     """``path``, created if missing: Optuna opens its SQLite file before any job has made the
     sweep directory."""
@@ -145,6 +151,8 @@ RESOLVERS = {
     "rf.ensure_dir": ensure_dir,
     "rf.run_name": run_name,
     "rf.choices": config_choices,
+    "rf.on_terminal": on_terminal,
+    "rf.batch_mode": lambda: not on_terminal(),
 }
 # Resolved once in the process given the command; Hydra carries the value into every job.
 CACHED_RESOLVERS = {"rf.sweep_key": sweep_key, "rf.default_home": default_home}
