@@ -79,6 +79,16 @@ def test_a_fresh_run_directory_gets_a_fresh_wandb_id_and_keeps_it(tmp_path: Path
     assert stored_run_id(tmp_path / "a") == "chosen1"
 
 
+@pytest.mark.usefixtures("offline")
+def test_a_job_after_a_failed_one_starts_its_own_wandb_run(tmp_path: Path) -> None:
+    failed = WandbLogger(save_dir=str(tmp_path / "0"), project="sweep")
+    failed_id = failed.experiment.id  # and never finished: the job raised
+    logger = WandbLogger(save_dir=str(tmp_path / "1"), project="sweep")
+    assert logger.experiment.id != failed_id
+    finish_loggers([logger])
+    assert stored_run_id(tmp_path / "1") == logger.version != failed_id
+
+
 def run_record(folder: Path) -> dict:
     """The ``run`` record of an offline W&B run folder: id, name, tags, the config it began with."""
     [run_file] = folder.glob("run-*.wandb")

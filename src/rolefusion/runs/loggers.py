@@ -82,6 +82,8 @@ class WandbLogger(LightningWandbLogger):
         # put it back, or every later job of a sweep in this process would be offline too.
         mode = os.environ.get("WANDB_MODE")
         started = self._experiment is not None
+        if not started and rank_zero_only.rank == 0:
+            close_a_failed_jobs_run()
         try:
             run = self._start()
             if not started and rank_zero_only.rank == 0:
@@ -112,6 +114,18 @@ class WandbLogger(LightningWandbLogger):
             # ignored once a session has started, and the failed attempt started one.
             self._wandb_init["mode"] = "offline"
             return super().experiment
+
+
+def close_a_failed_jobs_run() -> None:
+    """Finish, marked failed, a W&B run still open as a job starts its own: a job of the same
+    sweep process that failed left it (a job that finishes closes its run with
+    :func:`finish_loggers`), and Lightning would log this job into it, under the other job's id."""
+    import wandb
+
+    if wandb.run is not None:
+        log.warning("W&B run %s of an earlier job that failed was still open: finished as failed",
+                    wandb.run.id)  # fmt: skip
+        wandb.finish(exit_code=1)
 
 
 def finish_loggers(loggers: Iterable[Any]) -> None:
