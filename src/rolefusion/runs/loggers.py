@@ -56,8 +56,8 @@ class WandbLogger(LightningWandbLogger):
     The run's id is kept in ``save_dir`` (:data:`RUN_ID_FILE`) as the run starts; a logger made
     for a directory holding one passes it to ``wandb.init`` with Lightning's ``resume="allow"``,
     so a killed and resumed run, or a requeued Slurm job, logs on into the same W&B run (offline
-    too: each attempt leaves its ``offline-run-*`` folder with that id, and ``wandb sync`` joins
-    them). A fresh directory gets a fresh id; an explicit ``id`` wins over the stored one.
+    too: each attempt leaves an ``offline-run-*`` folder of that id for ``wandb sync``). A fresh
+    directory gets a fresh id; an explicit ``id`` wins over the stored one.
 
     Args:
         offline: None (the default) logs online only when :func:`wandb_api_key_configured`.
