@@ -97,6 +97,8 @@ def sweep_id() -> str | None:
 NOT_IN_RUN_NAMES = ("paths.", "hydra.", "hydra/", "logger.")
 """Overrides that say where a run goes or is logged, not what it is: left out of its name."""
 RUN_NAME_LENGTH = 120
+"""Longer names are cut (ending in ``...``): a name is for reading in a table of runs; the
+config holds every override."""
 
 
 def run_name(*, _root_: DictConfig) -> str:
