@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from pathlib import Path
 
 import lightning as L
 
@@ -74,3 +75,18 @@ class PauseAfterEpoch(L.Callback):
         if self._ended:
             self._ended = False
             time.sleep(self.seconds)
+
+
+class KillAfterEpochOnce(KillAfterEpoch):
+    """:class:`KillAfterEpoch`, the first time only: the kill leaves the file ``marker``, and
+    a run that finds it trains on. The same command run twice is then a job killed and requeued
+    (both attempts with the same overrides, as Slurm's requeue starts them)."""
+
+    def __init__(self, epoch: int, marker: str) -> None:
+        super().__init__(epoch)
+        self.marker = Path(marker)
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.current_epoch == self.epoch and not self.marker.exists():
+            self.marker.touch()
+            os.kill(os.getpid(), signal.SIGKILL)

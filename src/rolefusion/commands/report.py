@@ -17,7 +17,6 @@ directory holding an Optuna study gets a section on it (:mod:`rolefusion.runs.op
 from __future__ import annotations
 
 import argparse
-import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -30,7 +29,6 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import yaml
 from matplotlib.container import BarContainer, ErrorbarContainer
 from rich.console import Console
 from rich.table import Table
@@ -54,6 +52,7 @@ from rolefusion.runs.statistics import (
     seed_summary,
     verdict,
 )
+from rolefusion.runs.sweep_jobs import Job, read_jobs
 
 IGNORED_KEYS = ("seed", "hydra.", "paths.")
 """Overrides that do not make a configuration: seeds are averaged over; paths are plumbing."""
@@ -64,35 +63,6 @@ PAIRED_METRICS = {"test/f1": "f1", "test/acc": "acc"}
 
 LABEL_LENGTH = 34
 """Longest configuration label on a plot axis; the table holds the full settings."""
-
-
-@dataclass
-class Job:
-    directory: Path
-    overrides: dict[str, str]
-    metrics: dict[str, float] | None = None
-    result: dict[str, Any] | None = None
-    error: str | None = None
-    config: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def status(self) -> str:
-        if self.metrics is not None:
-            return "pruned" if (self.result or {}).get("status") == "pruned" else "done"
-        return "failed" if self.error is not None else "incomplete"
-
-    @property
-    def predictions(self) -> Path:
-        return self.directory / PREDICTIONS_FILE
-
-    def setting(self, dotted: str, default: Any = None) -> Any:
-        """A value of the job's resolved ``config.yaml`` (``data.task``), or ``default``."""
-        node: Any = self.config
-        for part in dotted.split("."):
-            if not isinstance(node, dict) or part not in node:
-                return default
-            node = node[part]
-        return node
 
 
 @dataclass
@@ -138,27 +108,6 @@ class Tested:
 
 def _last(key: str) -> str:
     return key.replace("/", ".").split(".")[-1]
-
-
-def read_jobs(sweep_dir: Path) -> list[Job]:
-    """Every job directory (one holding ``.hydra/overrides.yaml``) under ``sweep_dir``."""
-    jobs = []
-    for overrides_file in sorted(sweep_dir.glob("**/.hydra/overrides.yaml")):
-        directory = overrides_file.parent.parent
-        overrides = dict(o.split("=", 1) for o in yaml.safe_load(overrides_file.read_text()) or [])
-        job = Job(directory, {k.lstrip("+~"): v for k, v in overrides.items()})
-        if (directory / "config.yaml").is_file():
-            job.config = yaml.safe_load((directory / "config.yaml").read_text()) or {}
-        if (directory / "metrics.json").is_file():
-            job.result = json.loads((directory / "metrics.json").read_text())
-            job.metrics = job.result["metrics"]
-        elif (directory / "failed.json").is_file():
-            failure = json.loads((directory / "failed.json").read_text())
-            job.error = f"{failure['error']}: {failure['message']}"
-        jobs.append(job)
-    if not jobs:
-        raise FileNotFoundError(f"{sweep_dir}: no job directories (*/.hydra/overrides.yaml)")
-    return jobs
 
 
 def configurations(jobs: list[Job]) -> tuple[list[str], list[Configuration]]:

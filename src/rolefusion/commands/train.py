@@ -66,6 +66,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
         L.seed_everything(cfg.seed, workers=True)
     output_dir.mkdir(parents=True, exist_ok=True)
     if rank_zero_only.rank == 0:  # every rank of a multi-process Slurm job runs this
+        log.info("run directory: %s", output_dir)
         (output_dir / "failed.json").unlink(missing_ok=True)  # an earlier attempt's
         (output_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
         write_json_atomically(output_dir / "provenance.json", provenance(cfg.seed))
@@ -136,7 +137,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
         )
     if trainer.is_global_zero and test:
         print_metrics_table(metrics, "test")
-        log.info("run directory: %s", output_dir)
+        log.info("metrics: %s", output_dir / "metrics.json")
     finish_loggers(trainer.loggers)
     return metrics
 

@@ -1,5 +1,6 @@
 """The ``rf.*`` resolvers the configs interpolate: values known only when a run starts (the
-modalities the model encodes, whether it is on a GPU, the sweep directory's name, where runs go).
+modalities the model encodes, whether it is on a GPU, the sweep directory's name, where runs go,
+the run's name and config choices, whether it writes to a terminal).
 """
 
 from __future__ import annotations
@@ -93,6 +94,49 @@ def sweep_id() -> str | None:
     return Path(HydraConfig.get().sweep.dir).name
 
 
+NOT_IN_RUN_NAMES = ("paths.", "hydra.", "hydra/", "logger.")
+"""Overrides that say where a run goes or is logged, not what it is: left out of its name."""
+RUN_NAME_LENGTH = 120
+"""Longer names are cut (ending in ``...``): a name is for reading in a table of runs; the
+config holds every override."""
+
+
+def run_name(*, _root_: DictConfig) -> str:
+    """A run's name for people (W&B's run name): its command-line overrides with each key
+    shortened to its last part, ``model/fusion=late seed=2`` -> ``fusion=late seed=2``, as
+    ``rolefusion-report`` labels configurations. Overrides of paths, Hydra and the logger are
+    left out; a run with none is named after its ``task_name``."""
+    overrides = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+    parts = []
+    for override in overrides:
+        key, _, value = override.partition("=")
+        key = key.lstrip("+~")
+        if key == "logger" or key.startswith(NOT_IN_RUN_NAMES):
+            continue
+        short = key.replace("/", ".").split(".")[-1]
+        parts.append(f"{short}={value}")
+    name = " ".join(parts) or str(_root_.get("task_name") or "run")
+    return name if len(name) <= RUN_NAME_LENGTH else name[: RUN_NAME_LENGTH - 3] + "..."
+
+
+def config_choices() -> DictConfig:
+    """The option chosen in each config group (``model/fusion: late``, ``data:
+    roleplay_scenes``, ``experiment: null``), Hydra's own groups and the schema left out: plain
+    fields that a table of runs can group by, where the resolved config has only values."""
+    if not HydraConfig.initialized():
+        return DictConfig({})
+    choices = HydraConfig.get().runtime.choices
+    return DictConfig(
+        {k: v for k, v in choices.items() if not k.startswith("hydra") and k != "schema"}
+    )
+
+
+def on_terminal() -> bool:
+    """Whether this process writes to a terminal: live progress bars there; in batch mode
+    (Slurm, nohup, CI, a pipe) one log line per epoch instead."""
+    return sys.stdout.isatty()
+
+
 def ensure_dir(path: str) -> str:
     """``path``, created if missing: Optuna opens its SQLite file before any job has made the
     sweep directory."""
@@ -107,6 +151,10 @@ RESOLVERS = {
     "rf.on_gpu": on_gpu,
     "rf.sweep_id": sweep_id,
     "rf.ensure_dir": ensure_dir,
+    "rf.run_name": run_name,
+    "rf.choices": config_choices,
+    "rf.on_terminal": on_terminal,
+    "rf.batch_mode": lambda: not on_terminal(),
 }
 # Resolved once in the process given the command; Hydra carries the value into every job.
 CACHED_RESOLVERS = {"rf.sweep_key": sweep_key, "rf.default_home": default_home}
