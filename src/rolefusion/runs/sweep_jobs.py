@@ -1,6 +1,7 @@
 """A sweep's job directories as the tools that read them see them (``rolefusion-report``, the
 summary a sweep ends with): each job's overrides, resolved config, and its outcome from the files
-its run left, ``metrics.json`` (finished, or a pruned Optuna trial) or ``failed.json`` (failed) or neither.
+its run left, ``metrics.json`` (finished, or a pruned Optuna trial) or ``failed.json`` (failed)
+or neither.
 
 One reader, so that the report and the summary count the same jobs the same way.
 """
