@@ -94,10 +94,11 @@ class SignalAtBatch(L.Callback):
 
 
 class SlowFirstAttempt(L.Callback):
-    """Sleep ``seconds`` after each training batch of a Slurm job's first attempt (no
-    ``SLURM_RESTART_COUNT``, which Slurm sets in a requeued job): the job is still in its first
-    epoch when its time-limit warning comes, and its requeued attempt runs at full speed. It
-    draws no random numbers and changes nothing of the run but its duration."""
+    """Sleep ``seconds`` after each training batch of a Slurm job's first attempt (a Slurm job,
+    ``SLURM_JOB_ID``, without ``SLURM_RESTART_COUNT``, which Slurm sets in a requeued job): the
+    job is still in its first epoch when its time-limit warning comes, its requeued attempt and
+    runs outside Slurm go at full speed. It draws no random numbers and changes nothing of the
+    run but its duration."""
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
@@ -106,5 +107,6 @@ class SlowFirstAttempt(L.Callback):
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: object, batch: object,
         batch_idx: int,
     ) -> None:  # fmt: skip
-        if int(os.environ.get("SLURM_RESTART_COUNT", "0")) == 0:
+        first_attempt = int(os.environ.get("SLURM_RESTART_COUNT", "0")) == 0
+        if "SLURM_JOB_ID" in os.environ and first_attempt:
             time.sleep(self.seconds)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -278,3 +279,70 @@ def test_requeued_job_resumes_in_its_run_directory_to_the_uninterrupted_result(
     assert weights[1]["state_dict"].keys() == weights[0]["state_dict"].keys()
     for key, value in weights[0]["state_dict"].items():
         assert torch.equal(value, weights[1]["state_dict"][key]), key
+
+
+@pytest.mark.slow
+def test_job_warned_of_its_time_limit_saves_mid_epoch_is_requeued_and_resumes(
+    slurm, tmp_path, data_dir
+):
+    """The real time limit: ``timeout_min=2`` and ``signal_delay_s=60``. slurmctld checks time
+    limits every 30 s and warns early rather than late, so USR2 comes 30 to 60 s into the job,
+    while its first attempt is slowed (8 s a batch, 8 batches an epoch) through its first epoch.
+    The callback saves ``last.ckpt`` at the end of the batch under way, submitit requeues, and
+    the requeued attempt (not slowed) resumes from it long before its own warning."""
+    config = ["trainer.max_epochs=2", "data.batch_size=8", "logger=none",
+              "+callbacks.slow._target_=interruptions.SlowFirstAttempt",
+              "+callbacks.slow.seconds=8"]  # fmt: skip
+    limits = ["hydra.launcher.timeout_min=2", "hydra.launcher.signal_delay_s=60",
+              "hydra.launcher.max_num_timeout=2"]  # fmt: skip
+    command = train_command(tmp_path, data_dir, "hydra/launcher=slurm",
+                            "hydra.launcher.partition=debug", *limits, *config,
+                            multirun=True)  # fmt: skip
+    out, err = tmp_path / "sweep.out", tmp_path / "sweep.err"
+    with open(out, "w") as stdout, open(err, "w") as stderr:
+        sweep = subprocess.Popen(command, cwd=tmp_path, env=train_env(), stdout=stdout,
+                                 stderr=stderr, text=True)  # fmt: skip
+    try:
+        # Meanwhile, the same configuration uninterrupted, here and without a launcher.
+        straight = tmp_path / "straight"
+        reference = subprocess.run(
+            train_command(tmp_path, data_dir, *config, f"hydra.run.dir={straight}"),
+            cwd=tmp_path, env=train_env(), capture_output=True, text=True,
+            timeout=SWEEP_TIMEOUT_S,
+        )  # fmt: skip
+        assert reference.returncode == 0, reference.stderr[-3000:]
+        returncode = sweep.wait(timeout=SWEEP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"the sweep hung: no return in {SWEEP_TIMEOUT_S} s\n{tail(err)}")
+    finally:
+        if sweep.poll() is None:
+            sweep.kill()
+            sweep.wait()
+    assert returncode == 0, tail(out) + tail(err)
+    (run,) = (tmp_path / "outputs" / "train" / "multirun").glob("*/0")
+    (job,) = [p.name for p in (run.parent / ".submitit").iterdir() if p.name.isdigit()]
+
+    # Warned, saved mid-epoch at once, requeued by submitit, resumed in the same directory.
+    attempts = job_attempts(job)
+    assert len(attempts) >= 2 and set(attempts[:-1]) == {"REQUEUED"}, attempts
+    assert attempts[-1] == "COMPLETED", attempts
+    job_log = (run.parent / ".submitit" / job / f"{job}_0_log.err").read_text()
+    assert "Caught signal SIGUSR2" in job_log and "this job is timed-out" in job_log, job_log
+    train_log = (run / "train.log").read_text()
+    saved = re.search(r"SIGUSR2: saved (\S+) at global step (\d+) \(epoch 0, batch (\d+) ",
+                      train_log)  # fmt: skip
+    assert saved, train_log[-3000:]
+    assert saved[1] == str(run / "checkpoints" / "last.ckpt")
+    assert int(saved[3]) < 7 and int(saved[2]) == int(saved[3]) + 1  # 8 batches: mid-epoch
+    assert f"resuming from {run / 'checkpoints' / 'last.ckpt'}" in train_log
+    assert sorted(p.name for p in run.parent.iterdir() if p.is_dir()) == [".submitit", "0"]
+
+    # The same steps as the run never interrupted.
+    configs = [(d / "config.yaml").read_text().replace(str(d), "<run>") for d in (straight, run)]
+    assert configs[0] == configs[1]
+    weights = [
+        torch.load(d / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+        for d in (straight, run)
+    ]
+    assert weights[0]["global_step"] == weights[1]["global_step"] == 2 * 8
+    assert weights[0]["epoch"] == weights[1]["epoch"] == 1
