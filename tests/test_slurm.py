@@ -18,11 +18,15 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
-from omegaconf import OmegaConf
+from hydra.core.plugins import Plugins
+from hydra.plugins.launcher import Launcher
+from omegaconf import DictConfig, OmegaConf
 
+from rolefusion.commands.report import report
 from rolefusion.config import register_configs
 
 from conftest import CONF_DIR, TINY_DATA
@@ -76,22 +80,25 @@ def train_env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": path, "PYTHONUNBUFFERED": "1"}
 
 
-def run_sweep(root: Path, data_dir: Path, *overrides: str) -> subprocess.CompletedProcess:
+def run_sweep(
+    root: Path, data_dir: Path, *overrides: str, timeout: float = SWEEP_TIMEOUT_S
+) -> subprocess.CompletedProcess:
     """``rolefusion-train -m debug=fast ...`` on tiny data, writing under ``root``."""
     command = train_command(root, data_dir, "debug=fast", *overrides, multirun=True)
     env = train_env()
     try:
         return subprocess.run(
-            command, cwd=root, env=env, capture_output=True, text=True, timeout=SWEEP_TIMEOUT_S
+            command, cwd=root, env=env, capture_output=True, text=True, timeout=timeout
         )
     except subprocess.TimeoutExpired as error:
-        pytest.fail(f"the sweep hung: no return in {SWEEP_TIMEOUT_S} s\n{error.stdout}")
+        pytest.fail(f"the sweep hung: no return in {timeout} s\n{error.stdout}")
 
 
-def slurm_sweep(root: Path, data_dir: Path, *overrides: str) -> subprocess.CompletedProcess:
-    return run_sweep(
-        root, data_dir, "hydra/launcher=slurm", "hydra.launcher.partition=debug", *overrides
-    )
+def slurm_sweep(
+    root: Path, data_dir: Path, *overrides: str, timeout: float = SWEEP_TIMEOUT_S
+) -> subprocess.CompletedProcess:
+    return run_sweep(root, data_dir, "hydra/launcher=slurm", "hydra.launcher.partition=debug",
+                     *overrides, timeout=timeout)  # fmt: skip
 
 
 def sweep_directory(root: Path, task_name: str = "debug") -> Path:
@@ -131,12 +138,40 @@ def test_launcher_configs_compose_with_every_documented_key(launcher):
     if launcher != "local":
         expected |= {"partition", "account", "qos", "cpus_per_task", "mem_gb", "setup",
                      "array_parallelism", "additional_parameters", "signal_delay_s",
-                     "max_num_timeout"}  # fmt: skip
+                     "max_num_timeout", "wait"}  # fmt: skip
     assert expected <= set(keys)
-    kind = "LocalLauncher" if launcher == "local" else "SlurmLauncher"
-    assert keys["_target_"] == f"hydra_plugins.hydra_submitit_launcher.submitit_launcher.{kind}"
+    if launcher == "local":
+        target = "hydra_plugins.hydra_submitit_launcher.submitit_launcher.LocalLauncher"
+    else:  # hydra-submitit-launcher's, with `wait`
+        target = "hydra_plugins.rolefusion_slurm.SlurmLauncher"
+        assert keys["wait"] is True
+    assert keys["_target_"] == target
     if launcher == "cluster_example":
         assert keys["gpus_per_node"] == keys["tasks_per_node"] == 4
+
+
+def launcher_for(*overrides: str) -> tuple[Launcher, DictConfig]:
+    """The Slurm launcher as Hydra makes it for ``rolefusion-train -m <overrides>``, set up."""
+    register_configs()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose("train", overrides=["hydra/launcher=slurm", *overrides],
+                      return_hydra_config=True)  # fmt: skip
+    launcher = Plugins.instance().instantiate_launcher(
+        hydra_context=None, task_function=None, config=cfg
+    )  # setup() only keeps these
+    return launcher, cfg
+
+
+def test_submitting_without_waiting_is_refused_with_a_sweeper_that_needs_results():
+    pytest.importorskip("hydra_plugins.hydra_submitit_launcher", reason="the `slurm` extra")
+    pytest.importorskip("hydra_plugins.hydra_optuna_sweeper", reason="the `optuna` extra")
+    launcher, _ = launcher_for("hydra.launcher.wait=false")  # the basic sweeper: accepted
+    assert launcher.wait is False
+    with pytest.raises(ValueError, match=r"hydra\.launcher\.wait=false: the sweeper .*Optuna"):
+        launcher_for("hparams_search=optuna", "hydra.launcher.wait=false")
+    with pytest.raises(ValueError, match=r"wait=false with hydra\.sweeper\.max_batch_size=2"):
+        launcher_for("hydra.launcher.wait=false", "hydra.sweeper.max_batch_size=2")
+    launcher_for("hparams_search=optuna")  # waiting, as before
 
 
 @pytest.mark.slow
@@ -346,3 +381,36 @@ def test_job_warned_of_its_time_limit_saves_mid_epoch_is_requeued_and_resumes(
     ]
     assert weights[0]["global_step"] == weights[1]["global_step"] == 2 * 8
     assert weights[0]["epoch"] == weights[1]["epoch"] == 1
+
+
+@pytest.mark.slow
+def test_sweep_submitted_without_waiting_is_collected_later_by_the_report(
+    slurm, tmp_path, data_dir, capsys
+):
+    # Held (sbatch --hold) until released below: still pending when the report first looks,
+    # and a command that waited for them would never return.
+    result = slurm_sweep(tmp_path, data_dir, "model/fusion=concat,late",
+                         "hydra.launcher.wait=false",
+                         "+hydra.launcher.additional_parameters.hold=true",
+                         timeout=120)  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    sweep = sweep_directory(tmp_path)
+    (array,) = {p.name for p in (sweep / ".submitit").iterdir() if p.name.isdigit()}
+    assert f"Submitted 2 Slurm jobs ({array}_0, {array}_1) without waiting" in result.stdout
+    assert f"  rolefusion-report {sweep}\n" in result.stdout
+    pending = subprocess.run(["squeue", "-h", "-r", "-j", array, "-o", "%i %T"],
+                             capture_output=True, text=True, check=True).stdout  # fmt: skip
+    assert pending.split() == [f"{array}_0", "PENDING", f"{array}_1", "PENDING"]  # not waited for
+
+    report(sweep, resamples=100)
+    printed = capsys.readouterr().out
+    assert "2 of 2 jobs still pending or running on Slurm" in " ".join(printed.split())
+    table = pd.read_csv(sweep / "report.csv")
+    assert table["running"].tolist() == [1, 1] and table["n"].tolist() == [0, 0]
+
+    subprocess.run(["scontrol", "release", array], check=True)
+    assert wait_until_ended(sweep, tasks=2) == {0: "COMPLETED", 1: "COMPLETED"}
+    report(sweep, resamples=100)
+    assert "still pending or running" not in capsys.readouterr().out
+    table = pd.read_csv(sweep / "report.csv")
+    assert table["n"].tolist() == [1, 1] and table["running"].tolist() == [0, 0]

@@ -33,6 +33,7 @@ from matplotlib.container import BarContainer, ErrorbarContainer
 from rich.console import Console
 from rich.table import Table
 
+from rolefusion.runs.job_states import queued, submitted_runs
 from rolefusion.runs.plots import plot_confusion_matrix
 from rolefusion.runs.predictions import (
     PREDICTIONS_FILE,
@@ -71,11 +72,15 @@ class Job:
     result: dict[str, Any] | None = None
     error: str | None = None
     config: dict[str, Any] = field(default_factory=dict)
+    queued: bool = False
+    """Slurm still has the job, pending or running (:mod:`rolefusion.runs.job_states`)."""
 
     @property
     def status(self) -> str:
         if self.metrics is not None:
             return "done"
+        if self.queued:
+            return "running"
         return "failed" if self.error is not None else "incomplete"
 
     @property
@@ -142,8 +147,7 @@ def read_jobs(sweep_dir: Path) -> list[Job]:
     jobs = []
     for overrides_file in sorted(sweep_dir.glob("**/.hydra/overrides.yaml")):
         directory = overrides_file.parent.parent
-        overrides = dict(o.split("=", 1) for o in yaml.safe_load(overrides_file.read_text()) or [])
-        job = Job(directory, {k.lstrip("+~"): v for k, v in overrides.items()})
+        job = Job(directory, _by_key(yaml.safe_load(overrides_file.read_text()) or []))
         if (directory / "config.yaml").is_file():
             job.config = yaml.safe_load((directory / "config.yaml").read_text()) or {}
         if (directory / "metrics.json").is_file():
@@ -153,9 +157,30 @@ def read_jobs(sweep_dir: Path) -> list[Job]:
             failure = json.loads((directory / "failed.json").read_text())
             job.error = f"{failure['error']}: {failure['message']}"
         jobs.append(job)
+    jobs += mark_queued(sweep_dir, jobs)
     if not jobs:
         raise FileNotFoundError(f"{sweep_dir}: no job directories (*/.hydra/overrides.yaml)")
     return jobs
+
+
+def mark_queued(sweep_dir: Path, jobs: list[Job]) -> list[Job]:
+    """Mark the jobs Slurm still has; return those of them not started yet (no directory)."""
+    runs = submitted_runs(sweep_dir)
+    still = queued([run.slurm_id for run in runs]) or set()
+    by_directory = {job.directory: job for job in jobs}
+    waiting = []
+    for run in (run for run in runs if run.slurm_id in still):
+        directory = sweep_dir / run.directory
+        if directory in by_directory:
+            by_directory[directory].queued = True
+        else:
+            waiting.append(Job(directory, _by_key(run.overrides), queued=True))
+    return waiting
+
+
+def _by_key(overrides: list[str]) -> dict[str, str]:
+    """``["+a.b=1", "c=x"]`` -> ``{"a.b": "1", "c": "x"}``."""
+    return {k.lstrip("+~"): v for k, v in (o.split("=", 1) for o in overrides)}
 
 
 def configurations(jobs: list[Job]) -> tuple[list[str], list[Configuration]]:
@@ -295,6 +320,7 @@ def summary_frame(
             "jobs": len(config.jobs),
             "failed": config.count("failed"),
             "incomplete": config.count("incomplete"),
+            "running": config.count("running"),
         }
         for metric in metrics:
             s = config.summary(metric)
@@ -348,6 +374,7 @@ def readable_table(
         "jobs",
         "failed",
         "incomplete",
+        "running",
         *metrics,
         f"Δ {metric} vs C1 [95% CI]",
         "p (Holm)",
@@ -361,6 +388,7 @@ def readable_table(
             str(len(config.jobs)),
             str(config.count("failed")),
             str(config.count("incomplete")),
+            str(config.count("running")),
             *(readable(config.summary(m)) for m in metrics),
             _difference_text(test),
             _p_text(test, resamples),
@@ -584,6 +612,9 @@ def report(
     jobs = read_jobs(sweep_dir)
     swept, configs = configurations(jobs)
     notes = []
+    if running := sum(job.status == "running" for job in jobs):
+        notes.append(f"{running} of {len(jobs)} jobs still pending or running on Slurm: run "
+                     "this command again once they have ended")  # fmt: skip
     available = {m for job in jobs if job.metrics for m in job.metrics}
     if rank_by is not None and rank_by not in available:
         raise ValueError(
