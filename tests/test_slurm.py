@@ -371,6 +371,7 @@ def test_job_warned_of_its_time_limit_saves_mid_epoch_is_requeued_and_resumes(
     assert int(saved[3]) < 7 and int(saved[2]) == int(saved[3]) + 1  # 8 batches: mid-epoch
     assert f"resuming from {run / 'checkpoints' / 'last.ckpt'}" in train_log
     assert sorted(p.name for p in run.parent.iterdir() if p.is_dir()) == [".submitit", "0"]
+    assert not list(run.rglob("hpc_ckpt_*.ckpt"))  # Lightning's own auto-requeue stayed out
 
     # The same steps as the run never interrupted.
     configs = [(d / "config.yaml").read_text().replace(str(d), "<run>") for d in (straight, run)]
