@@ -18,6 +18,8 @@ from omegaconf import DictConfig
 from rolefusion.commands.train import train
 from rolefusion.runs.preemption import PreemptionCheckpoint
 
+from conftest import compose_config
+
 SIGNAL_AT = ["+callbacks.signal._target_=interruptions.SignalAtBatch",
              "+callbacks.signal.epoch=1", "+callbacks.signal.batch=1"]  # fmt: skip
 """USR2 as batch 1 of epoch 1 starts; with 4 batches an epoch, after 5 optimizer steps."""
@@ -51,7 +53,10 @@ def submitit_handler(tmp_path: Path) -> Iterator[StandInForSubmitit]:
 
 
 def test_the_warning_signal_saves_last_ckpt_mid_epoch_before_submitit_requeues(
-    compose_train: Callable[..., DictConfig], submitit_handler: StandInForSubmitit
+    compose_train: Callable[..., DictConfig],
+    submitit_handler: StandInForSubmitit,
+    tmp_path: Path,
+    data_dir: Path,
 ) -> None:
     cfg = compose_train("trainer.max_epochs=3", "logger=none", *SIGNAL_AT)
     run = Path(cfg.paths.output_dir)
@@ -68,13 +73,24 @@ def test_the_warning_signal_saves_last_ckpt_mid_epoch_before_submitit_requeues(
         os.kill(os.getpid(), signal.SIGUSR2)
     assert len(submitit_handler.seen) == 2
 
-    # The requeued job: the same configuration, resumed from that checkpoint, trains exactly
-    # the steps the uninterrupted run trains (4 batches x 3 epochs); no step twice, none lost.
+    # The requeued job: the same configuration, resumed from that checkpoint mid-epoch, goes on
+    # with the rest of that epoch's order and ends as the run never interrupted: the same
+    # steps, weights and scores.
     train(compose_train("trainer.max_epochs=3", "logger=none", "ckpt_path=last"))
-    last = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
-    assert last["global_step"] == 3 * 4
-    assert last["epoch"] == 2
-    assert "test/f1" in json.loads((run / "metrics.json").read_text())["metrics"]
+    straight = compose_config(tmp_path / "straight", data_dir, "trainer.max_epochs=3",
+                              "logger=none")  # fmt: skip
+    train(straight)
+    runs = (Path(straight.paths.output_dir), run)
+    weights = [
+        torch.load(d / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+        for d in runs
+    ]
+    assert weights[0]["global_step"] == weights[1]["global_step"] == 3 * 4
+    for key, value in weights[0]["state_dict"].items():
+        assert torch.equal(value, weights[1]["state_dict"][key]), key
+    expected, resumed = (json.loads((d / "metrics.json").read_text())["metrics"] for d in runs)
+    for name in ("val/f1_best", "test/f1", "test/acc", "test/loss"):
+        assert resumed[name] == expected[name], name
 
 
 def test_a_signal_name_that_is_not_a_signal_is_refused_naming_the_key(tmp_path: Path) -> None:

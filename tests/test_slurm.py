@@ -324,7 +324,8 @@ def test_job_warned_of_its_time_limit_saves_mid_epoch_is_requeued_and_resumes(
     limits every 30 s and warns early rather than late, so USR2 comes 30 to 60 s into the job,
     while its first attempt is slowed (8 s a batch, 8 batches an epoch) through its first epoch.
     The callback saves ``last.ckpt`` at the end of the batch under way, submitit requeues, and
-    the requeued attempt (not slowed) resumes from it long before its own warning."""
+    the requeued attempt (not slowed) resumes from it long before its own warning, going on
+    with the rest of the interrupted epoch's order: it ends as the run never interrupted."""
     config = ["trainer.max_epochs=2", "data.batch_size=8", "logger=none",
               "+callbacks.slow._target_=interruptions.SlowFirstAttempt",
               "+callbacks.slow.seconds=8"]  # fmt: skip
@@ -373,7 +374,7 @@ def test_job_warned_of_its_time_limit_saves_mid_epoch_is_requeued_and_resumes(
     assert sorted(p.name for p in run.parent.iterdir() if p.is_dir()) == [".submitit", "0"]
     assert not list(run.rglob("hpc_ckpt_*.ckpt"))  # Lightning's own auto-requeue stayed out
 
-    # The same steps as the run never interrupted.
+    # Identical configurations, but for the run directory; identical steps, weights, results.
     configs = [(d / "config.yaml").read_text().replace(str(d), "<run>") for d in (straight, run)]
     assert configs[0] == configs[1]
     weights = [
@@ -382,6 +383,11 @@ def test_job_warned_of_its_time_limit_saves_mid_epoch_is_requeued_and_resumes(
     ]
     assert weights[0]["global_step"] == weights[1]["global_step"] == 2 * 8
     assert weights[0]["epoch"] == weights[1]["epoch"] == 1
+    for key, value in weights[0]["state_dict"].items():
+        assert torch.equal(value, weights[1]["state_dict"][key]), key
+    expected, resumed = (json.loads((d / "metrics.json").read_text()) for d in (straight, run))
+    assert resumed["metrics"] == expected["metrics"]
+    assert resumed["confusion_matrix"] == expected["confusion_matrix"]
 
 
 @pytest.mark.slow
