@@ -96,3 +96,5 @@ def test_the_warning_signal_saves_last_ckpt_mid_epoch_before_submitit_requeues(
 def test_a_signal_name_that_is_not_a_signal_is_refused_naming_the_key(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"callbacks\.preemption\.signal_name: no signal 'USR3'"):
         PreemptionCheckpoint(str(tmp_path / "last.ckpt"), signal_name="USR3")
+    with pytest.raises(ValueError, match=r"callbacks\.preemption\.signal_name: KILL cannot be"):
+        PreemptionCheckpoint(str(tmp_path / "last.ckpt"), signal_name="KILL")

@@ -172,6 +172,8 @@ def test_submitting_without_waiting_is_refused_with_a_sweeper_that_needs_results
     with pytest.raises(ValueError, match=r"wait=false with hydra\.sweeper\.max_batch_size=2"):
         launcher_for("hydra.launcher.wait=false", "hydra.sweeper.max_batch_size=2")
     launcher_for("hparams_search=optuna")  # waiting, as before
+    with pytest.raises(Exception, match=r"hydra\.launcher\.wait"):  # the schema's bool
+        launcher_for("hydra.launcher.wait=later")
 
 
 @pytest.mark.slow

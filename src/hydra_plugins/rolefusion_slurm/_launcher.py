@@ -45,6 +45,9 @@ ConfigStore.instance().store(
 
 
 class SlurmLauncher(submitit_launcher.SlurmLauncher):
+    """hydra-submitit-launcher's Slurm launcher that records each job it submits and, with
+    ``wait=False``, returns without waiting for them."""
+
     __module__ = "hydra_plugins.rolefusion_slurm"  # the name configs and pickles use
 
     def __init__(self, wait: bool = True, **params: Any) -> None:

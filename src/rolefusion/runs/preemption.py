@@ -47,6 +47,11 @@ class PreemptionCheckpoint(L.Callback):
                 f"callbacks.preemption.signal_name: no signal {signal_name!r}; submitit's is USR2 "
                 "(or what SUBMITIT_PREEMPT_SIGNAL names)"
             ) from None
+        if self.signum in (signal.SIGKILL, signal.SIGSTOP):
+            raise ValueError(
+                f"callbacks.preemption.signal_name: {signal_name} cannot be caught; Slurm's "
+                "warning signal is the one of sbatch --signal (submitit's: USR2)"
+            )
         self.path = Path(path)
         self._previous: Handler = None
         self._installed = False
