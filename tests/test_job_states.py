@@ -11,7 +11,13 @@ from pathlib import Path
 import pytest
 
 from rolefusion.commands.report import read_jobs
-from rolefusion.runs.job_states import SubmittedRun, queued, record_submitted, submitted_runs
+from rolefusion.runs.job_states import (
+    SubmittedRun,
+    queued,
+    record_submitted,
+    still_queued,
+    submitted_runs,
+)
 
 
 @pytest.fixture
@@ -63,3 +69,11 @@ def test_a_resubmitted_run_keeps_its_newest_slurm_id(tmp_path: Path) -> None:
         ("0", "7_0"),
         ("1", "9_0"),
     ]
+
+
+def test_a_run_directory_whose_job_slurm_still_has_is_named_before_a_new_submission(
+    tmp_path: Path, squeue: Path
+) -> None:
+    sweep = sweep_of_two(tmp_path)
+    assert still_queued(sweep, ["0", "1"]) == ["7_0"]
+    assert still_queued(sweep, ["1", "2"]) == []  # 7_1 has ended: its directory is free

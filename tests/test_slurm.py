@@ -411,6 +411,12 @@ def test_sweep_submitted_without_waiting_is_collected_later_by_the_report(
                              capture_output=True, text=True, check=True).stdout  # fmt: skip
     assert pending.split() == [f"{array}_0", "PENDING", f"{array}_1", "PENDING"]  # not waited for
 
+    # The same sweep again while its jobs are queued: refused, two jobs would share a run dir.
+    again = slurm_sweep(tmp_path, data_dir, "model/fusion=concat,late",
+                        "hydra.launcher.wait=false", timeout=120)  # fmt: skip
+    assert again.returncode != 0
+    assert f"Slurm still has jobs {array}_0, {array}_1 of an earlier submission" in again.stderr
+
     report(sweep, resamples=100)
     printed = capsys.readouterr().out
     assert "2 of 2 jobs still pending or running on Slurm" in " ".join(printed.split())

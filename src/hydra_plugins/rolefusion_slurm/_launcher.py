@@ -66,7 +66,7 @@ class SlurmLauncher(submitit_launcher.SlurmLauncher):
     ) -> Sequence[JobReturn]:
         import submitit  # here, not at the top: Hydra imports plugins on every command
 
-        from rolefusion.runs.job_states import SubmittedRun, record_submitted
+        from rolefusion.runs.job_states import SubmittedRun, record_submitted, still_queued
 
         assert self.config is not None
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
@@ -82,12 +82,20 @@ class SlurmLauncher(submitit_launcher.SlurmLauncher):
              Singleton.get_state())
             for number, overrides in zip(numbers, job_overrides, strict=True)
         ]  # fmt: skip
-        jobs = self._executor(submitit).map_array(self, *zip(*arguments, strict=True))
-        runs = [
-            SubmittedRun(job.job_id, self._run_directory(overrides, number), list(overrides))
-            for job, number, overrides in zip(jobs, numbers, job_overrides, strict=True)
+        directories = [
+            self._run_directory(o, n) for o, n in zip(job_overrides, numbers, strict=True)
         ]
-        record_submitted(sweep_dir, runs)
+        if busy := still_queued(sweep_dir, directories):
+            raise RuntimeError(
+                f"{sweep_dir}: Slurm still has jobs {', '.join(busy)} of an earlier submission of "
+                "this sweep, in the run directories these jobs would use. Wait for them to end "
+                f"(squeue --me), or cancel them (scancel {' '.join(busy)}), then submit again."
+            )
+        jobs = self._executor(submitit).map_array(self, *zip(*arguments, strict=True))
+        record_submitted(sweep_dir, [
+            SubmittedRun(job.job_id, directory, list(overrides))
+            for job, directory, overrides in zip(jobs, directories, job_overrides, strict=True)
+        ])  # fmt: skip
         if self.wait:
             return [job.results()[0] for job in jobs]
         logs = str(self.params["submitit_folder"]).replace("%j", "<job id>")

@@ -47,6 +47,13 @@ def submitted_runs(sweep_dir: Path) -> list[SubmittedRun]:
     return [SubmittedRun(**run) for run in json.loads(path.read_text())["runs"]]
 
 
+def still_queued(sweep_dir: Path, directories: list[str]) -> list[str]:
+    """The Slurm ids of the jobs recorded for these run directories that Slurm still has: a
+    new submission of them would have two jobs write one run directory."""
+    recorded = [run.slurm_id for run in submitted_runs(sweep_dir) if run.directory in directories]
+    return sorted(queued(recorded) or set())
+
+
 def queued(slurm_ids: list[str]) -> set[str] | None:
     """Those of ``slurm_ids`` that Slurm still has, pending or running (a requeued job
     included); ``None`` where Slurm cannot be asked (no ``squeue``, or it fails)."""
