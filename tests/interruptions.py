@@ -90,3 +90,39 @@ class KillAfterEpochOnce(KillAfterEpoch):
         if trainer.current_epoch == self.epoch and not self.marker.exists():
             self.marker.touch()
             os.kill(os.getpid(), signal.SIGKILL)
+
+
+class SignalAtBatch(L.Callback):
+    """Send ``signal_name`` (``USR2``: Slurm's warning before a time limit, as submitit asks for
+    it) to this process as training batch ``batch`` of epoch ``epoch`` (both 0-based) starts:
+    the handler runs while that batch trains, in the middle of an epoch."""
+
+    def __init__(self, epoch: int, batch: int, signal_name: str = "USR2") -> None:
+        self.epoch = epoch
+        self.batch = batch
+        self.signum = signal.Signals[f"SIG{signal_name}"]
+
+    def on_train_batch_start(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, batch: object, batch_idx: int
+    ) -> None:
+        if trainer.current_epoch == self.epoch and batch_idx == self.batch:
+            os.kill(os.getpid(), self.signum)
+
+
+class SlowFirstAttempt(L.Callback):
+    """Sleep ``seconds`` after each training batch of a Slurm job's first attempt (a Slurm job,
+    ``SLURM_JOB_ID``, without ``SLURM_RESTART_COUNT``, which Slurm sets in a requeued job): the
+    job is still in its first epoch when its time-limit warning comes, its requeued attempt and
+    runs outside Slurm go at full speed. It draws no random numbers and changes nothing of the
+    run but its duration."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: object, batch: object,
+        batch_idx: int,
+    ) -> None:  # fmt: skip
+        first_attempt = int(os.environ.get("SLURM_RESTART_COUNT", "0")) == 0
+        if "SLURM_JOB_ID" in os.environ and first_attempt:
+            time.sleep(self.seconds)

@@ -79,7 +79,7 @@ def test_pyproject_lists_every_package() -> None:
     listed = set(
         tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
     )
-    found = {  # rolefusion's packages and its Hydra plugin's (hydra_plugins is a namespace)
+    found = {  # rolefusion's and its Hydra plugin's (src/hydra_plugins is a namespace package)
         ".".join(init.parent.relative_to(PACKAGE.parent).parts)
         for init in PACKAGE.parent.rglob("__init__.py")
     }

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -17,11 +18,15 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
-from omegaconf import OmegaConf
+from hydra.core.plugins import Plugins
+from hydra.plugins.launcher import Launcher
+from omegaconf import DictConfig, OmegaConf
 
+from rolefusion.commands.report import report
 from rolefusion.config import register_configs
 
 from conftest import CONF_DIR, TINY_DATA
@@ -75,22 +80,25 @@ def train_env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": path, "PYTHONUNBUFFERED": "1"}
 
 
-def run_sweep(root: Path, data_dir: Path, *overrides: str) -> subprocess.CompletedProcess:
+def run_sweep(
+    root: Path, data_dir: Path, *overrides: str, timeout: float = SWEEP_TIMEOUT_S
+) -> subprocess.CompletedProcess:
     """``rolefusion-train -m debug=fast ...`` on tiny data, writing under ``root``."""
     command = train_command(root, data_dir, "debug=fast", *overrides, multirun=True)
     env = train_env()
     try:
         return subprocess.run(
-            command, cwd=root, env=env, capture_output=True, text=True, timeout=SWEEP_TIMEOUT_S
+            command, cwd=root, env=env, capture_output=True, text=True, timeout=timeout
         )
     except subprocess.TimeoutExpired as error:
-        pytest.fail(f"the sweep hung: no return in {SWEEP_TIMEOUT_S} s\n{error.stdout}")
+        pytest.fail(f"the sweep hung: no return in {timeout} s\n{error.stdout}")
 
 
-def slurm_sweep(root: Path, data_dir: Path, *overrides: str) -> subprocess.CompletedProcess:
-    return run_sweep(
-        root, data_dir, "hydra/launcher=slurm", "hydra.launcher.partition=debug", *overrides
-    )
+def slurm_sweep(
+    root: Path, data_dir: Path, *overrides: str, timeout: float = SWEEP_TIMEOUT_S
+) -> subprocess.CompletedProcess:
+    return run_sweep(root, data_dir, "hydra/launcher=slurm", "hydra.launcher.partition=debug",
+                     *overrides, timeout=timeout)  # fmt: skip
 
 
 def sweep_directory(root: Path, task_name: str = "debug") -> Path:
@@ -130,12 +138,42 @@ def test_launcher_configs_compose_with_every_documented_key(launcher):
     if launcher != "local":
         expected |= {"partition", "account", "qos", "cpus_per_task", "mem_gb", "setup",
                      "array_parallelism", "additional_parameters", "signal_delay_s",
-                     "max_num_timeout"}  # fmt: skip
+                     "max_num_timeout", "wait"}  # fmt: skip
     assert expected <= set(keys)
-    kind = "LocalLauncher" if launcher == "local" else "SlurmLauncher"
-    assert keys["_target_"] == f"hydra_plugins.hydra_submitit_launcher.submitit_launcher.{kind}"
+    if launcher == "local":
+        target = "hydra_plugins.hydra_submitit_launcher.submitit_launcher.LocalLauncher"
+    else:  # hydra-submitit-launcher's, with `wait`
+        target = "hydra_plugins.rolefusion_slurm.SlurmLauncher"
+        assert keys["wait"] is True
+    assert keys["_target_"] == target
     if launcher == "cluster_example":
         assert keys["gpus_per_node"] == keys["tasks_per_node"] == 4
+
+
+def launcher_for(*overrides: str) -> tuple[Launcher, DictConfig]:
+    """The Slurm launcher as Hydra makes it for ``rolefusion-train -m <overrides>``, set up."""
+    register_configs()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose("train", overrides=["hydra/launcher=slurm", *overrides],
+                      return_hydra_config=True)  # fmt: skip
+    launcher = Plugins.instance().instantiate_launcher(
+        hydra_context=None, task_function=None, config=cfg
+    )  # setup() only keeps these
+    return launcher, cfg
+
+
+def test_submitting_without_waiting_is_refused_with_a_sweeper_that_needs_results():
+    pytest.importorskip("hydra_plugins.hydra_submitit_launcher", reason="the `slurm` extra")
+    pytest.importorskip("hydra_plugins.hydra_optuna_sweeper", reason="the `optuna` extra")
+    launcher, _ = launcher_for("hydra.launcher.wait=false")  # the basic sweeper: accepted
+    assert launcher.wait is False
+    with pytest.raises(ValueError, match=r"hydra\.launcher\.wait=false: the sweeper .*Optuna"):
+        launcher_for("hparams_search=optuna", "hydra.launcher.wait=false")
+    with pytest.raises(ValueError, match=r"wait=false with hydra\.sweeper\.max_batch_size=2"):
+        launcher_for("hydra.launcher.wait=false", "hydra.sweeper.max_batch_size=2")
+    launcher_for("hparams_search=optuna")  # waiting, as before
+    with pytest.raises(Exception, match=r"hydra\.launcher\.wait"):  # the schema's bool
+        launcher_for("hydra.launcher.wait=later")
 
 
 @pytest.mark.slow
@@ -278,3 +316,118 @@ def test_requeued_job_resumes_in_its_run_directory_to_the_uninterrupted_result(
     assert weights[1]["state_dict"].keys() == weights[0]["state_dict"].keys()
     for key, value in weights[0]["state_dict"].items():
         assert torch.equal(value, weights[1]["state_dict"][key]), key
+
+
+@pytest.mark.slow
+def test_job_warned_of_its_time_limit_saves_mid_epoch_is_requeued_and_resumes(
+    slurm, tmp_path, data_dir
+):
+    """The real time limit: ``timeout_min=2`` and ``signal_delay_s=45``. slurmctld checks time
+    limits every 30 s and warns early rather than late, so USR2 comes 45 to 75 s into the job,
+    while its first attempt is slowed (10 s a batch, 8 batches an epoch) through its first
+    epoch. The callback saves ``last.ckpt`` at the end of the batch under way, submitit
+    requeues, and the requeued attempt (not slowed) resumes from it and ends before its own
+    warning, 45 s at least into it (else it would be requeued again: after its training, it
+    could not report the training's metrics, see docs/cluster.md), going on with the rest of
+    the interrupted epoch's order: it ends as the run never interrupted."""
+    config = ["trainer.max_epochs=2", "data.batch_size=8", "logger=none",
+              "+callbacks.slow._target_=interruptions.SlowFirstAttempt",
+              "+callbacks.slow.seconds=10"]  # fmt: skip
+    limits = ["hydra.launcher.timeout_min=2", "hydra.launcher.signal_delay_s=45",
+              "hydra.launcher.max_num_timeout=2"]  # fmt: skip
+    command = train_command(tmp_path, data_dir, "hydra/launcher=slurm",
+                            "hydra.launcher.partition=debug", *limits, *config,
+                            multirun=True)  # fmt: skip
+    out, err = tmp_path / "sweep.out", tmp_path / "sweep.err"
+    with open(out, "w") as stdout, open(err, "w") as stderr:
+        sweep = subprocess.Popen(command, cwd=tmp_path, env=train_env(), stdout=stdout,
+                                 stderr=stderr, text=True)  # fmt: skip
+    try:
+        # Meanwhile, the same configuration uninterrupted, here and without a launcher.
+        straight = tmp_path / "straight"
+        reference = subprocess.run(
+            train_command(tmp_path, data_dir, *config, f"hydra.run.dir={straight}"),
+            cwd=tmp_path, env=train_env(), capture_output=True, text=True,
+            timeout=SWEEP_TIMEOUT_S,
+        )  # fmt: skip
+        assert reference.returncode == 0, reference.stderr[-3000:]
+        returncode = sweep.wait(timeout=SWEEP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"the sweep hung: no return in {SWEEP_TIMEOUT_S} s\n{tail(err)}")
+    finally:
+        if sweep.poll() is None:
+            sweep.kill()
+            sweep.wait()
+    assert returncode == 0, tail(out) + tail(err)
+    (run,) = (tmp_path / "outputs" / "train" / "multirun").glob("*/0")
+    (job,) = [p.name for p in (run.parent / ".submitit").iterdir() if p.name.isdigit()]
+
+    # Warned, saved mid-epoch at once, requeued by submitit, resumed in the same directory.
+    attempts = job_attempts(job)
+    assert len(attempts) >= 2 and set(attempts[:-1]) == {"REQUEUED"}, attempts
+    assert attempts[-1] == "COMPLETED", attempts
+    job_log = (run.parent / ".submitit" / job / f"{job}_0_log.err").read_text()
+    assert "Caught signal SIGUSR2" in job_log and "this job is timed-out" in job_log, job_log
+    train_log = (run / "train.log").read_text()
+    saved = re.search(r"SIGUSR2: saved (\S+) at global step (\d+) \(epoch 0, batch (\d+) ",
+                      train_log)  # fmt: skip
+    assert saved, train_log[-3000:]
+    assert saved[1] == str(run / "checkpoints" / "last.ckpt")
+    assert int(saved[3]) < 7 and int(saved[2]) == int(saved[3]) + 1  # 8 batches: mid-epoch
+    assert f"resuming from {run / 'checkpoints' / 'last.ckpt'}" in train_log
+    assert sorted(p.name for p in run.parent.iterdir() if p.is_dir()) == [".submitit", "0"]
+    assert not list(run.rglob("hpc_ckpt_*.ckpt"))  # Lightning's own auto-requeue stayed out
+
+    # Identical configurations, but for the run directory; identical steps, weights, results.
+    configs = [(d / "config.yaml").read_text().replace(str(d), "<run>") for d in (straight, run)]
+    assert configs[0] == configs[1]
+    weights = [
+        torch.load(d / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+        for d in (straight, run)
+    ]
+    assert weights[0]["global_step"] == weights[1]["global_step"] == 2 * 8
+    assert weights[0]["epoch"] == weights[1]["epoch"] == 1
+    for key, value in weights[0]["state_dict"].items():
+        assert torch.equal(value, weights[1]["state_dict"][key]), key
+    expected, resumed = (json.loads((d / "metrics.json").read_text()) for d in (straight, run))
+    assert resumed["metrics"] == expected["metrics"]
+    assert resumed["confusion_matrix"] == expected["confusion_matrix"]
+
+
+@pytest.mark.slow
+def test_sweep_submitted_without_waiting_is_collected_later_by_the_report(
+    slurm, tmp_path, data_dir, capsys
+):
+    # Held (sbatch --hold) until released below: still pending when the report first looks,
+    # and a command that waited for them would never return.
+    result = slurm_sweep(tmp_path, data_dir, "model/fusion=concat,late",
+                         "hydra.launcher.wait=false",
+                         "+hydra.launcher.additional_parameters.hold=true",
+                         timeout=120)  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    sweep = sweep_directory(tmp_path)
+    (array,) = {p.name for p in (sweep / ".submitit").iterdir() if p.name.isdigit()}
+    assert f"Submitted 2 Slurm jobs ({array}_0, {array}_1) without waiting" in result.stdout
+    assert f"  rolefusion-report {sweep}\n" in result.stdout
+    pending = subprocess.run(["squeue", "-h", "-r", "-j", array, "-o", "%i %T"],
+                             capture_output=True, text=True, check=True).stdout  # fmt: skip
+    assert pending.split() == [f"{array}_0", "PENDING", f"{array}_1", "PENDING"]  # not waited for
+
+    # The same sweep again while its jobs are queued: refused, two jobs would share a run dir.
+    again = slurm_sweep(tmp_path, data_dir, "model/fusion=concat,late",
+                        "hydra.launcher.wait=false", timeout=120)  # fmt: skip
+    assert again.returncode != 0
+    assert f"Slurm still has jobs {array}_0, {array}_1 of an earlier submission" in again.stderr
+
+    report(sweep, resamples=100)
+    printed = capsys.readouterr().out
+    assert "2 of 2 jobs still pending or running on Slurm" in " ".join(printed.split())
+    table = pd.read_csv(sweep / "report.csv")
+    assert table["running"].tolist() == [1, 1] and table["n"].tolist() == [0, 0]
+
+    subprocess.run(["scontrol", "release", array], check=True)
+    assert wait_until_ended(sweep, tasks=2) == {0: "COMPLETED", 1: "COMPLETED"}
+    report(sweep, resamples=100)
+    assert "still pending or running" not in capsys.readouterr().out
+    table = pd.read_csv(sweep / "report.csv")
+    assert table["n"].tolist() == [1, 1] and table["running"].tolist() == [0, 0]

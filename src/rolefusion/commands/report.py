@@ -250,6 +250,7 @@ def summary_frame(
             "failed": config.count("failed"),
             "incomplete": config.count("incomplete"),
             "pruned": config.count("pruned"),
+            "running": config.count("running"),
         }
         for metric in metrics:
             s = config.summary(metric)
@@ -304,6 +305,7 @@ def readable_table(
         "failed",
         "incomplete",
         "pruned",
+        "running",
         *metrics,
         f"Δ {metric} vs C1 [95% CI]",
         "p (Holm)",
@@ -318,6 +320,7 @@ def readable_table(
             str(config.count("failed")),
             str(config.count("incomplete")),
             str(config.count("pruned")),
+            str(config.count("running")),
             *(readable(config.summary(m)) for m in metrics),
             _difference_text(test),
             _p_text(test, resamples),
@@ -543,6 +546,9 @@ def report(
     jobs = read_jobs(sweep_dir)
     swept, configs = configurations(jobs)
     notes = []
+    if running := sum(job.status == "running" for job in jobs):
+        notes.append(f"{running} of {len(jobs)} jobs still pending or running on Slurm: run "
+                     "this command again once they have ended")  # fmt: skip
     available = {m for job in jobs if job.metrics for m in job.metrics}
     if rank_by is not None and rank_by not in available:
         raise ValueError(

@@ -22,6 +22,7 @@ from rolefusion.data import hygiene
 from rolefusion.data.augmentation import Augmentation, drop_tokens
 from rolefusion.data.batch import Batch
 from rolefusion.data.cleaning import Cleaner, Example, TextStep, with_targets
+from rolefusion.data.epoch_order import EpochOrder, TrainLoader
 from rolefusion.data.files import DEFAULT_MAX_BYTES, FileAccess
 from rolefusion.data.images import DecodedImageCache, ImagePolicy
 from rolefusion.data.labels import LabelMap
@@ -246,6 +247,8 @@ class RoleFusionDataModule(L.LightningDataModule):
         self.examples: dict[str, list[Example]] = {}
         self.drops = DropReport()
         self.duplicates = DropReport(verb="found")
+        self._train_order: EpochOrder | None = None
+        self._order_to_resume: dict[str, int] | None = None
 
     # -- set-up -------------------------------------------------------------------------------
 
@@ -409,6 +412,7 @@ class RoleFusionDataModule(L.LightningDataModule):
             "mean": self.mean,
             "std": self.std,
             "class_weights": self.class_weights,
+            **self._train_order_state(),
         }
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
@@ -422,6 +426,28 @@ class RoleFusionDataModule(L.LightningDataModule):
         self.class_weights = tuple(weights) if weights is not None else None
         if state_dict.get("mean") is not None:
             self.mean, self.std = tuple(state_dict["mean"]), tuple(state_dict["std"])
+        self._order_to_resume = state_dict.get("train_order")
+
+    def _train_order_state(self) -> dict[str, Any]:
+        """The epoch and permutation seed of the training order, while fitting: what a run
+        resumed mid-epoch needs to go on with the same permutation."""
+        order, trainer = self._train_order, self.trainer
+        if order is None or order.seed is None or trainer is None:
+            return {}
+        return {"train_order": {"epoch": trainer.current_epoch, "seed": order.seed}}
+
+    def _resume_order(self, order: EpochOrder) -> None:
+        """On a resume in the middle of the epoch the checkpoint was saved in, make ``order``
+        go on with that epoch's permutation, past the batches already trained on (Lightning's
+        counters: the batches it skips are exactly those)."""
+        saved, self._order_to_resume = self._order_to_resume, None
+        trainer = self.trainer
+        if saved is None or trainer is None or not trainer.fit_loop.restarting:
+            return
+        trained = trainer.fit_loop.epoch_loop.batch_progress.current.processed
+        skip = trained * self.loader_options["batch_size"]
+        if saved["epoch"] == trainer.current_epoch and 0 < skip < len(order.data_source):
+            order.resume(saved["seed"], skip)
 
     # -- loaders ------------------------------------------------------------------------------
 
@@ -479,12 +505,11 @@ class RoleFusionDataModule(L.LightningDataModule):
         dataset = self.dataset(split)
         sampler = self._sampler() if training else self._evaluation_sampler(dataset)
         dropout = self.augment.text_token_dropout if training else 0.0
-        return DataLoader(
-            dataset,
-            shuffle=training and sampler is None,
-            sampler=sampler,
-            collate_fn=self.collator(dropout),
-            **self.loader_options,
+        if training and sampler is None:  # shuffled, resumably (epoch_order)
+            sampler = self._train_order = EpochOrder(dataset)
+            self._resume_order(sampler)
+        return (TrainLoader if training else DataLoader)(
+            dataset, sampler=sampler, collate_fn=self.collator(dropout), **self.loader_options
         )
 
     def train_dataloader(self) -> DataLoader:
