@@ -167,6 +167,9 @@ def test_a_search_prunes_trials_records_them_reports_them_and_goes_on(
     assert [t.state for t in again[:6]] == [t.state for t in trials]
     assert all(t.state.is_finished() for t in again)
     assert len(run_directories(sweep_dir)) == 8
+    best = OmegaConf.load(sweep_dir / "optimization_results.yaml")
+    study = optuna.load_study(study_name="optuna", storage=storage)
+    assert best.best_value == study.best_value and best.best_params == study.best_params
 
 
 def fake_job(directory: Path, trial: optuna.trial.FrozenTrial, status: str) -> None:

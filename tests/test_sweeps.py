@@ -112,19 +112,3 @@ def test_a_failing_job_is_recorded_and_the_others_run(tmp_path: Path, data_dir: 
     report(sweep_dir)
     text = (sweep_dir / "report.md").read_text()
     assert "## Failed jobs" in text and "ConfigError" in text
-
-
-def test_optuna_search_reports_the_best_and_continues_its_study(
-    tmp_path: Path, data_dir: Path
-) -> None:
-    optuna = pytest.importorskip("optuna", reason="pip install 'rolefusion[optuna]'")
-    command = sweep_command(tmp_path, data_dir, "hparams_search=optuna",
-                            "hydra.sweeper.n_trials=3")  # fmt: skip
-    for expected_trials in (3, 6):
-        result = run_sweep(command, tmp_path)
-        assert result.returncode == 0, result.stderr[-3000:]
-        sweep_dir = the_sweep_dir(tmp_path, "optuna")
-        study = optuna.load_study(study_name="optuna", storage=f"sqlite:///{sweep_dir}/optuna.db")
-        assert len(study.trials) == expected_trials
-    best = (sweep_dir / "optimization_results.yaml").read_text()
-    assert f"best_value: {study.best_value}" in best
