@@ -241,6 +241,18 @@ def job_attempts(job: str, timeout: float = 120) -> list[str]:
         time.sleep(1)
 
 
+def uninterrupted_run(root: Path, data_dir: Path, config: list[str]) -> Path:
+    """The run of ``config`` trained here in one go, without a launcher: what an interrupted
+    and resumed job must end as. Its run directory."""
+    straight = root / "straight"
+    reference = subprocess.run(
+        train_command(root, data_dir, *config, f"hydra.run.dir={straight}"),
+        cwd=root, env=train_env(), capture_output=True, text=True, timeout=SWEEP_TIMEOUT_S,
+    )  # fmt: skip
+    assert reference.returncode == 0, reference.stderr[-3000:]
+    return straight
+
+
 def tail(path: Path, characters: int = 3000) -> str:
     return path.read_text(errors="replace")[-characters:] if path.is_file() else ""
 
@@ -275,13 +287,7 @@ def test_requeued_job_resumes_in_its_run_directory_to_the_uninterrupted_result(
         assert requeue.returncode == 0, requeue.stdout + requeue.stderr
 
         # Meanwhile, the same configuration uninterrupted, here and without a launcher.
-        straight = tmp_path / "straight"
-        reference = subprocess.run(
-            train_command(tmp_path, data_dir, *config, f"hydra.run.dir={straight}"),
-            cwd=tmp_path, env=train_env(), capture_output=True, text=True,
-            timeout=SWEEP_TIMEOUT_S,
-        )  # fmt: skip
-        assert reference.returncode == 0, reference.stderr[-3000:]
+        straight = uninterrupted_run(tmp_path, data_dir, config)
 
         try:
             returncode = sweep.wait(timeout=max(deadline - time.monotonic(), 1))
@@ -344,13 +350,7 @@ def test_job_warned_of_its_time_limit_saves_mid_epoch_is_requeued_and_resumes(
                                  stderr=stderr, text=True)  # fmt: skip
     try:
         # Meanwhile, the same configuration uninterrupted, here and without a launcher.
-        straight = tmp_path / "straight"
-        reference = subprocess.run(
-            train_command(tmp_path, data_dir, *config, f"hydra.run.dir={straight}"),
-            cwd=tmp_path, env=train_env(), capture_output=True, text=True,
-            timeout=SWEEP_TIMEOUT_S,
-        )  # fmt: skip
-        assert reference.returncode == 0, reference.stderr[-3000:]
+        straight = uninterrupted_run(tmp_path, data_dir, config)
         returncode = sweep.wait(timeout=SWEEP_TIMEOUT_S)
     except subprocess.TimeoutExpired:
         pytest.fail(f"the sweep hung: no return in {SWEEP_TIMEOUT_S} s\n{tail(err)}")
