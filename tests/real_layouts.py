@@ -91,12 +91,15 @@ MELD_HEADER = [
     "Episode",
     "StartTime",
     "EndTime",
-    "frame",
 ]
+SPLIT_NAMES = {"train": "train", "dev": "val", "test": "test"}
+"""The release's split names -> rolefusion's, which name the folders of extracted frames."""
 
 
-def meld(root: Path) -> Path:
-    """``{train,dev,test}_sent_emo.csv`` as released, plus a frame column and the frames."""
+def meld(root: Path, frames: bool = True) -> Path:
+    """``{train,dev,test}_sent_emo.csv`` as released and, with ``frames``, a frame per utterance
+    where ``rolefusion-extract`` writes them (``frames/<split>/dia<D>_utt<U>.jpg``)."""
+    root.mkdir(parents=True, exist_ok=True)
     sentiment = {
         "neutral": "neutral",
         "joy": "positive",
@@ -106,8 +109,8 @@ def meld(root: Path) -> Path:
     for split, size in SPLIT_SIZES.items():
         rows = []
         for i in range(size):
-            frame = f"frames/{split}/dia{i // 4}_utt{i % 4}.jpg"
-            write_image(root / frame, i)
+            if frames:
+                write_image(root / f"frames/{SPLIT_NAMES[split]}/dia{i // 4}_utt{i % 4}.jpg", i)
             emotion = EMOTIONS[i % 4]
             rows.append(
                 [
@@ -122,7 +125,6 @@ def meld(root: Path) -> Path:
                     7,
                     "00:14:38,127",
                     "00:14:40,378",
-                    frame,
                 ]
             )
         write_csv(root / f"{split}_sent_emo.csv", MELD_HEADER, rows)
@@ -139,17 +141,19 @@ EMORYNLP_HEADER = [
     "Episode",
     "StartTime",
     "EndTime",
-    "frame",
 ]
 
 
-def emorynlp(root: Path) -> Path:
-    """``emorynlp_{train,dev,test}_final.csv``: speakers as lists written as strings."""
+def emorynlp(root: Path, frames: bool = True) -> Path:
+    """``emorynlp_{train,dev,test}_final.csv``: speakers as lists written as strings; with
+    ``frames``, a frame per utterance (``frames/<split>/s<S>_e<E>_c<C>_u<U>.jpg``)."""
+    root.mkdir(parents=True, exist_ok=True)
     for split, size in SPLIT_SIZES.items():
         rows = []
         for i in range(size):
-            frame = f"frames/{split}_{i}.jpg"
-            write_image(root / frame, i)
+            if frames:
+                frame = f"frames/{SPLIT_NAMES[split]}/s1_e2_c{i // 4}_u{i % 4}.jpg"
+                write_image(root / frame, i)
             speakers = [SPEAKERS[i % 3]] + ([SPEAKERS[(i + 1) % 3]] if i == 5 else [])
             rows.append(
                 [
@@ -162,7 +166,6 @@ def emorynlp(root: Path) -> Path:
                     2,
                     "0:00:01",
                     "0:00:02",
-                    frame,
                 ]
             )
         write_csv(root / f"emorynlp_{split}_final.csv", EMORYNLP_HEADER, rows)

@@ -18,7 +18,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 from scipy import stats
 
-from rolefusion.commands.report import Configuration, read_jobs, report
+from rolefusion.commands.report import Configuration, configurations, read_jobs, report
 from rolefusion.commands.report import plot_metric as plot_metric_of
 from rolefusion.commands.train import train
 from rolefusion.runs.predictions import decoded, header, prediction_rows, read_predictions
@@ -37,13 +37,15 @@ def wrong_on(labels: np.ndarray, where: np.ndarray) -> np.ndarray:
 
 
 def write_job(sweep: Path, number: int, overrides: Sequence[str], labels: np.ndarray,
-              predicted: np.ndarray | None, val_f1: float) -> Path:  # fmt: skip
+              predicted: np.ndarray | None, val_f1: float,
+              modalities: Sequence[str] = ("image", "text")) -> Path:  # fmt: skip
     """A finished job directory as ``rolefusion-train`` leaves it: overrides, resolved config,
     metrics.json and (unless ``predicted`` is None) predictions.csv."""
     job = sweep / str(number)
     (job / ".hydra").mkdir(parents=True)
     (job / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(list(overrides)))
-    config = {"optimized_metric": "val/f1_best", "data": {"task": "multiclass"},
+    config = {"optimized_metric": "val/f1_best",
+              "data": {"task": "multiclass", "modalities": list(modalities)},
               "model": {"average": "macro"}}  # fmt: skip
     (job / "config.yaml").write_text(yaml.safe_dump(config))
     shown = predicted if predicted is not None else labels
@@ -201,6 +203,23 @@ def test_configurations_without_predictions_are_not_tested_and_say_why(tmp_path:
     assert (
         f"no predictions.csv in {old / 'predictions.csv'}" in (tmp_path / "report.md").read_text()
     )
+
+
+def test_jobs_that_read_different_modalities_are_never_one_configuration(tmp_path: Path) -> None:
+    labels = make_labels(50)
+    for seed, modalities in [(1, ["text"]), (2, ["text"]), (3, ["image", "text"])]:
+        write_job(tmp_path, seed, ["model/fusion=concat", f"seed={seed}"], labels, labels, 0.9,
+                  modalities)  # fmt: skip
+    swept, configs = configurations(read_jobs(tmp_path))
+    assert swept == ["model/fusion", "modalities"]
+    assert sorted((c.label, len(c.jobs)) for c in configs) == [
+        ("fusion=concat modalities=image+text", 1), ("fusion=concat modalities=text", 2)
+    ]  # fmt: skip
+    report(tmp_path, resamples=50)
+    with (tmp_path / "report.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert sorted((row["modalities"], row["n"]) for row in rows) == [("image+text", "1"),
+                                                                     ("text", "2")]  # fmt: skip
 
 
 def test_predictions_of_different_examples_are_refused_naming_both_files(tmp_path: Path) -> None:

@@ -30,6 +30,7 @@ from rolefusion.config.checks import check_targets
 from rolefusion.data.cleaning import Example
 from rolefusion.data.datamodule import RoleFusionDataModule
 from rolefusion.runs.build import prepared_datamodule
+from rolefusion.runs.data_modalities import drop_absent_modalities
 
 log = logging.getLogger(__name__)
 
@@ -157,6 +158,7 @@ def sample_grid(datamodule: RoleFusionDataModule, samples: int, seed: int, path:
 
 def run(cfg: DictConfig) -> None:
     check_targets(cfg)
+    drop_absent_modalities(cfg)
     datamodule = prepared_datamodule(cfg)
     report = describe(datamodule)
     print_report(report)

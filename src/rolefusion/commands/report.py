@@ -61,6 +61,9 @@ DEFAULT_RANKING = "val/f1_best"
 PAIRED_METRICS = {"test/f1": "f1", "test/acc": "acc"}
 """The test metrics the paired test can recompute from ``predictions.csv``."""
 
+MODALITIES = "modalities"
+"""The pseudo-setting that tells apart jobs which read different modalities."""
+
 LABEL_LENGTH = 34
 """Longest configuration label on a plot axis; the table holds the full settings."""
 
@@ -110,14 +113,28 @@ def _last(key: str) -> str:
     return key.replace("/", ".").split(".")[-1]
 
 
+def _modalities(job: Job) -> str:
+    """The modalities a job's model read (``image+text``), from its resolved config."""
+    return "+".join(job.setting("data.modalities") or []) or "-"
+
+
 def configurations(jobs: list[Job]) -> tuple[list[str], list[Configuration]]:
     """The swept keys (those whose value differs between jobs, seeds aside) and one
-    :class:`Configuration` per combination of their values."""
+    :class:`Configuration` per combination of their values.
+
+    Jobs whose models read different modalities are never one configuration, even with the
+    same overrides: a data set that was text-only for some jobs of a sweep (MELD before its
+    frames were extracted) would otherwise be averaged with itself multimodal.
+    """
     keys = sorted({k for job in jobs for k in job.overrides if not k.startswith(IGNORED_KEYS)})
     swept = [k for k in keys if len({job.overrides.get(k) for job in jobs}) > 1] or keys
+    if len({_modalities(job) for job in jobs if job.config}) > 1:
+        swept.append(MODALITIES)
     groups: dict[tuple, Configuration] = {}
     for job in jobs:
         settings = {k: job.overrides.get(k, "-") for k in swept}
+        if MODALITIES in settings:
+            settings[MODALITIES] = _modalities(job)
         key = tuple(settings.items())
         groups.setdefault(key, Configuration(settings)).jobs.append(job)
     return swept, list(groups.values())

@@ -37,6 +37,7 @@ from rolefusion.runs.artifacts import (
 )
 from rolefusion.runs.build import build_model, instantiate_all, prepared_datamodule
 from rolefusion.runs.ceilings import model_ceilings
+from rolefusion.runs.data_modalities import drop_absent_modalities
 from rolefusion.runs.directory import (
     checkpoint_to_resume,
     finished_metrics,
@@ -61,6 +62,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     if done is not None:
         log.info("%s already holds this run's metrics.json: not training again", output_dir)
         return done
+    absent = drop_absent_modalities(cfg)
     resume = checkpoint_to_resume(cfg, output_dir, task_overrides()) if cfg.train else None
     if cfg.seed is not None:
         L.seed_everything(cfg.seed, workers=True)
@@ -128,6 +130,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
                 "metrics": metrics,
                 **details,
                 "classes": list(datamodule.spec.class_names),
+                "modalities": list(datamodule.modalities),
+                **({"absent_modalities": absent} if absent else {}),
                 **_ceilings(datamodule, model),
                 "best_checkpoint": best_checkpoint,
                 "overrides": task_overrides(),

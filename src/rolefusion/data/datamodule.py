@@ -26,13 +26,14 @@ from rolefusion.data.epoch_order import EpochOrder, TrainLoader
 from rolefusion.data.files import DEFAULT_MAX_BYTES, FileAccess
 from rolefusion.data.images import DecodedImageCache, ImagePolicy
 from rolefusion.data.labels import LabelMap
-from rolefusion.data.manifest import ManifestError, read_manifest
+from rolefusion.data.manifest import ManifestError, absent_fields, read_manifest
 from rolefusion.data.rejections import DropReport
 from rolefusion.data.tokenizer import TokenizerRecipe, pad_id
 
 log = logging.getLogger(__name__)
 
 OnError = Literal["raise", "skip"]
+MissingModality = Literal["drop", "raise"]
 ClassBalance = Literal["none", "loss", "sampler"]
 STAGE_SPLITS = {"fit": ("val",), "validate": ("val",), "test": ("test",), "predict": ("test",)}
 
@@ -148,6 +149,9 @@ class RoleFusionDataModule(L.LightningDataModule):
         root: the directory that holds the data set (``data.root``).
         task: ``multiclass``, ``binary`` or ``multilabel``.
         modalities: the modalities to read (those the model has an encoder for).
+        missing_modality: what a run does when the data set lacks one of ``modalities``
+            altogether (MELD's CSVs without frames): ``drop`` it (the run reads the rest,
+            :mod:`rolefusion.runs.data_modalities`) or ``raise``.
         columns: which manifest column holds each field (``id``, ``image``, ``text``,
             ``audio``, ``label``); a value with braces is a template over the row.
         multilabel_separator: for multilabel labels written as ``"a|b"`` rather than a list.
@@ -176,6 +180,7 @@ class RoleFusionDataModule(L.LightningDataModule):
         root: str,
         task: Task = "multiclass",
         modalities: Sequence[Modality] = ("image", "text"),
+        missing_modality: MissingModality = "drop",
         columns: Mapping[str, str] | None = None,
         multilabel_separator: str | None = None,
         min_label_count: int = 0,
@@ -205,6 +210,7 @@ class RoleFusionDataModule(L.LightningDataModule):
         for modality in modalities:
             require_choice("data.modalities", modality, Modality)
         require_choice("data.on_error", on_error, OnError)
+        require_choice("data.missing_modality", missing_modality, MissingModality)
         require_choice("data.on_duplicate", on_duplicate, hygiene.OnDuplicate)
         require_choice("data.class_balance", class_balance, ClassBalance)
         if (mean is None) != (std is None):
@@ -212,6 +218,7 @@ class RoleFusionDataModule(L.LightningDataModule):
         self.source = source(root=root)
         self.task = task
         self.modalities = tuple(m for m in MODALITY_ORDER if m in modalities)
+        self.missing_modality = missing_modality
         self.columns = dict(columns or {})
         self.multilabel_separator = multilabel_separator
         self.label_options = {
@@ -252,6 +259,21 @@ class RoleFusionDataModule(L.LightningDataModule):
 
     # -- set-up -------------------------------------------------------------------------------
 
+    def absent_modalities(self) -> dict[str, str]:
+        """The modalities this data module would read that the data set has no column or no
+        files for at all (in its training split), each with why; with
+        ``missing_modality=raise``, a ValueError naming them instead."""
+        self.source.prepare()
+        manifest = self.source.manifest("train")
+        absent = absent_fields(manifest, self.columns, self.modalities, split="train")
+        if absent and self.missing_modality == "raise":
+            reasons = "; ".join(f"{m}: {why}" for m, why in absent.items())
+            raise ValueError(
+                f"data.missing_modality=raise: the model reads {list(absent)}, which "
+                f"{manifest} lacks ({reasons})"
+            )
+        return absent
+
     def prepare_data(self) -> None:
         self.source.prepare()
 
@@ -283,6 +305,7 @@ class RoleFusionDataModule(L.LightningDataModule):
             multilabel=self.task == "multilabel",
             label_separator=self.multilabel_separator,
             on_error=on_error,
+            split=split,
         )
         examples = self.cleaner.clean(records, on_error)
         if self.labels is None:
@@ -376,6 +399,7 @@ class RoleFusionDataModule(L.LightningDataModule):
         labels = self.labels
         return {
             "task": self.task,
+            "modalities": list(self.modalities),
             "classes": list(labels.class_names) if labels else [],
             "examples": {split: len(examples) for split, examples in self.examples.items()},
             "class_counts": {

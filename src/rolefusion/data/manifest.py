@@ -143,15 +143,24 @@ def _csv_header(path: Path) -> list[str] | None:
         return next(csv.reader(handle, delimiter="\t" if path.suffix == ".tsv" else ","), [])
 
 
-def _value(row: Mapping[str, object], column: str) -> object:
+def _value(row: Mapping[str, object], column: str, split: str | None = None) -> object:
     """A column's value; a column spec with braces is a template over the row's columns,
-    e.g. ``"dia{Dialogue_ID}_utt{Utterance_ID}"``."""
+    e.g. ``"dia{Dialogue_ID}_utt{Utterance_ID}"``. ``{split}`` is the split being read
+    (``train``, ``val``, ``test``) unless the row has a column of that name: MELD numbers its
+    dialogues from 0 in every split, so its frames live in one folder per split."""
     if "{" in column:
         try:
-            return column.format_map(row)
+            return column.format_map({"split": split, **row} if split else row)
         except (KeyError, IndexError, ValueError):
             return None
     return row.get(column)
+
+
+def _template_columns(column: str, split: str | None) -> list[str]:
+    """The manifest columns a column spec reads (``{split}`` is none when the split is known)."""
+    if "{" not in column:
+        return [column]
+    return [n for n in re.findall(r"{(\w+)}", column) if not (n == "split" and split)]
 
 
 def plain_label(value: object) -> object:
@@ -203,6 +212,7 @@ def read_manifest(
     label_separator: str | None = None,
     labels_required: bool = True,
     on_error: Callable[[ManifestError], None] | None = None,
+    split: str | None = None,
 ) -> list[Record]:
     """Read every line of a manifest into :class:`Record` objects.
 
@@ -217,6 +227,8 @@ def read_manifest(
         on_error: called with each line that cannot be read; it raises to stop (the default)
             or records the line as dropped. A CSV header without a required column is never
             a per-line problem: it raises at line 1 whatever ``on_error`` does.
+        split: the split this manifest is (``train``, ``val``, ``test``), for column templates
+            that name it (``frames/{split}/dia{Dialogue_ID}_utt{Utterance_ID}.jpg``).
     """
     path = Path(path)
     if not path.is_file():
@@ -226,9 +238,7 @@ def read_manifest(
     header = _csv_header(path)
     if header is not None:
         for field in required:
-            column = columns.get(field, field)
-            names = re.findall(r"{(\w+)}", column) if "{" in column else [column]
-            for name in names:
+            for name in _template_columns(columns.get(field, field), split):
                 if name not in header:
                     raise ManifestError(
                         path, 1, f"no column {name!r}", field, f"the header has {header}"
@@ -248,6 +258,7 @@ def read_manifest(
                     label_separator,
                     labels_required,
                     label_kinds,
+                    split,
                 )
             )
         except ManifestError as error:
@@ -267,13 +278,14 @@ def _record(
     separator: str | None,
     labels_required: bool,
     label_kinds: dict[str, int],
+    split: str | None = None,
 ) -> Record:
     """One row as a :class:`Record`; ``label_kinds`` holds the kind of label (``integer`` or
     ``string``) this file started with and its line, which every later row must match."""
     values: dict[str, object] = {}
     for field in ("label", *modalities):
         column = columns.get(field, field)
-        value = _value(row, column)
+        value = _value(row, column, split)
         if value is None or (isinstance(value, str) and field != "text" and not value.strip()):
             if field == "label" and not labels_required:
                 continue
@@ -311,7 +323,7 @@ def _record(
                     f"{first_line})",
                 )  # fmt: skip
             label_kinds.setdefault(kind, number)
-    identifier = _value(row, columns.get("id", "id"))
+    identifier = _value(row, columns.get("id", "id"), split)
     return Record(
         id=str(identifier) if identifier not in (None, "") else f"{path.stem}-{number}",
         label=label,
@@ -320,6 +332,53 @@ def _record(
         line=number,
         **{f: path.parent / str(values[f]) for f in FILE_FIELDS if f in values},
     )
+
+
+def absent_fields(
+    path: str | Path,
+    columns: Mapping[str, str],
+    fields: Sequence[str],
+    split: str | None = None,
+) -> dict[str, str]:
+    """The fields of ``fields`` that this manifest lacks altogether, each with why.
+
+    A field is absent when its column is not in the header (or in no JSONL row), or, for a
+    file field, when not one row names a file that exists: a data set released without its
+    frames (MELD's CSVs) lacks its images, whereas one with some files missing has images and
+    its missing files are errors of their lines. Lines that cannot be read are passed over
+    here; reading the split reports them.
+    """
+    path = Path(path)
+    header = _csv_header(path)
+    found_column: set[str] = set()
+    found_file: set[str] = set()
+    named: dict[str, str] = {}
+    for _, row in _rows(path, lambda error: None):
+        for field in fields:
+            column = columns.get(field, field)
+            if header is not None and not set(_template_columns(column, split)) <= set(header):
+                continue
+            value = _value(row, column, split)
+            if value in (None, "") or isinstance(value, list | dict):
+                continue
+            found_column.add(field)
+            if field in FILE_FIELDS and field not in found_file:
+                named.setdefault(field, str(value))
+                if (path.parent / str(value)).is_file():
+                    found_file.add(field)
+        if found_column >= set(fields) and found_file >= set(fields) & set(FILE_FIELDS):
+            break
+    absent = {}
+    for field in fields:
+        column = columns.get(field, field)
+        if field not in found_column:
+            absent[field] = f"no column {column!r} in {path.name}"
+        elif field in FILE_FIELDS and field not in found_file:
+            absent[field] = (
+                f"none of the files that column {column!r} names exists "
+                f"(e.g. {path.parent / named[field]})"
+            )
+    return absent
 
 
 def _raise(error: ManifestError) -> None:
