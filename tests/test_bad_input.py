@@ -334,7 +334,7 @@ DUPLICATES = {
     "duplicate id": (lambda root: spoil(root, "train", id="train1"), "train", "duplicate id"),
     "training example copied into test": (
         lambda root: spoil(root, "test", line=json.dumps({**good_row("train", 2), "id": "copy"})),
-        "test", "same image and text as a training example"),
+        "test", "identical to a training example"),
 }  # fmt: skip
 
 

@@ -15,7 +15,7 @@ from rolefusion.data.manifest import ManifestError
 OnDuplicate = Literal["warn", "drop", "raise"]
 
 DUPLICATE_ID = "duplicate id"
-SEEN_IN_TRAINING = "same image and text as a training example"
+SEEN_IN_TRAINING = "identical to a training example"
 
 
 def _where(example: Example) -> str:
@@ -40,10 +40,19 @@ def seen_in_training(
     """Every example identical to a training example (its image bytes and cleaned text)."""
     trained = {e.content: e for e in training if e.content is not None}
     return [
-        example.record.error(SEEN_IN_TRAINING, detail=f"as {_where(trained[example.content])}")
+        example.record.error(
+            SEEN_IN_TRAINING,
+            detail=f"same {_compared(example)} as {_where(trained[example.content])}",
+        )
         for example in examples
         if example.content in trained
     ]
+
+
+def _compared(example: Example) -> str:
+    """What an example's ``content`` key covers (``image and text``; ``text`` for MELD's CSVs)."""
+    held = {"image": example.record.image, "text": example.record.text}
+    return " and ".join(name for name, value in held.items() if value is not None)
 
 
 def apply(
