@@ -197,19 +197,24 @@ def test_other_weights_read_no_stale_feature(encoder: PretrainedTextEncoder) -> 
     assert (cache.hits, cache.misses) == (0, 2 * len(TEXTS)), "a trained backbone is not cached"
 
 
+ROUNDS = 6
+
+
+def round_texts(round: int) -> list[str]:
+    """The texts of one round of filling: new ones, so new keys, each round."""
+    return [f"{text} ({round})" for text in TEXTS]
+
+
 def fill(directory: Path, barrier: multiprocessing.synchronize.Barrier) -> None:
-    """One job filling the cache: each text alone, in step with the other job, so that both
-    write each key at about the same moment; then every entry reads back from disk."""
+    """One job filling the cache in rounds, each in step with the other job: both compute the
+    same batch, then write its entries at about the same moment."""
     torch.set_num_threads(1)  # two jobs on two cores; the parent computes as one thread too
     encoder = PretrainedTextEncoder(D, 30522, model=MODEL)
+    cache = FeatureCache(directory, max_memory_bytes=0)
     with torch.no_grad():
-        for text in TEXTS:
-            barrier.wait()
-            FeatureCache(directory, max_memory_bytes=0).encode(encoder, *tokenize([text]))
-        reader = FeatureCache(directory, max_memory_bytes=0)
-        for text in TEXTS:
-            reader.encode(encoder, *tokenize([text]))
-    assert reader.misses == 0, "a reader found an entry it could not load"
+        for round in range(ROUNDS):
+            barrier.wait(timeout=30)
+            cache.encode(encoder, *tokenize(round_texts(round)))
 
 
 def test_two_jobs_filling_one_cache_at_once_leave_one_valid_cache(
@@ -217,20 +222,47 @@ def test_two_jobs_filling_one_cache_at_once_leave_one_valid_cache(
 ) -> None:
     context = multiprocessing.get_context("spawn")
     barrier = context.Barrier(2)
-    jobs = [context.Process(target=fill, args=(tmp_path, barrier)) for _ in range(2)]
+    jobs = [context.Process(target=fill, args=(tmp_path, barrier), daemon=True) for _ in range(2)]
     for job in jobs:
         job.start()
-    for job in jobs:
-        job.join(timeout=120)
+    try:
+        for job in jobs:
+            job.join(timeout=120)
+    finally:
+        for job in jobs:
+            if job.is_alive():  # e.g. still waiting at the barrier for a partner that failed
+                job.terminate()
     assert [job.exitcode for job in jobs] == [0, 0]
     files = list(tmp_path.rglob("*"))
     assert not [f for f in files if f.suffix == ".tmp"], "no temporary file left behind"
     entries = [f for f in files if f.is_file()]
-    assert len(entries) == len(TEXTS), "one file per example"
+    assert len(entries) == ROUNDS * len(TEXTS), "one file per example"
     assert all(isinstance(torch.load(f, weights_only=True), torch.Tensor) for f in entries)
     cache = FeatureCache(tmp_path, max_memory_bytes=0)
     with torch.no_grad(), torch_threads(1):
-        for text in TEXTS:
-            ids, mask = tokenize([text])
+        for round in range(ROUNDS):
+            ids, mask = tokenize(round_texts(round))
             assert torch.equal(cache.encode(encoder, ids, mask).tokens, encoder(ids, mask).tokens)
-    assert (cache.hits, cache.misses) == (len(TEXTS), 0)
+    assert (cache.hits, cache.misses) == (ROUNDS * len(TEXTS), 0)
+
+
+def test_an_entry_is_on_disk_only_once_whole(
+    encoder: PretrainedTextEncoder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Written under a temporary name and renamed: while an entry's bytes are being written,
+    every entry a reader can find loads whole."""
+    unreadable: list[Path] = []
+    save = torch.save
+
+    def watched_save(obj: object, stream: object) -> None:
+        for entry in tmp_path.rglob("*.pt"):
+            try:
+                torch.load(entry, weights_only=True)
+            except (RuntimeError, EOFError):
+                unreadable.append(entry)
+        save(obj, stream)
+
+    monkeypatch.setattr(torch, "save", watched_save)
+    with torch.no_grad():
+        FeatureCache(tmp_path).encode(encoder, *tokenize(TEXTS[:2]))
+    assert unreadable == [] and len(list(tmp_path.rglob("*.pt"))) == 2
