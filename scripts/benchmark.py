@@ -88,6 +88,8 @@ from benchmark_data import (
     fit_pass,
     loader_pass,
 )
+from benchmark_feature_cache import OUT as FEATURE_CACHE
+from benchmark_feature_cache import section as feature_cache_section
 from rolefusion.data.batch import Batch
 from rolefusion.data.datamodule import RoleFusionDataModule
 from rolefusion.models.metrics import metric_inputs
@@ -669,7 +671,9 @@ def overhead_lines(figures: dict[str, Any]) -> list[str]:
     return lines
 
 
-def markdown(figures: dict[str, Any]) -> str:
+def markdown(figures: dict[str, Any], feature_cache: dict[str, Any] | None = None) -> str:
+    """The report; with ``feature_cache``, the figures of scripts/benchmark_feature_cache.py,
+    its section too."""
     runs = figures.get("runs") or [
         {"sections": [s for s in SECTIONS if s in figures]}
         | {key: figures[key] for key in RUN_KEYS if key in figures}
@@ -753,6 +757,8 @@ def markdown(figures: dict[str, Any]) -> str:
             f"({u['peak']['n']}x{u['peak']['n']}): **MFU {u['mfu']:.1%}**.",
             "",
         ]
+    if feature_cache:
+        lines += feature_cache_section(feature_cache)
     return "\n".join([*lines, *GPU_AND_DISTRIBUTED])
 
 
@@ -878,8 +884,10 @@ def main() -> None:
         "--report-only", action="store_true", help="measure nothing: the Markdown from --out"
     )
     args = parser.parse_args()
+    feature_cache = json.loads(FEATURE_CACHE.read_text()) if FEATURE_CACHE.exists() else None
     if args.report_only:
-        args.out.with_suffix(".md").write_text(markdown(json.loads(args.out.read_text())) + "\n")
+        report = markdown(json.loads(args.out.read_text()), feature_cache)
+        args.out.with_suffix(".md").write_text(report + "\n")
         return
     args.base = (
         ["trainer=gpu", "data.num_workers=4", "data.batch_size=128", "data.source.num_train=4000"]
@@ -947,7 +955,7 @@ def main() -> None:
     figures = merged(previous, figures, run)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(figures, indent=1) + "\n")
-    report = markdown(figures)
+    report = markdown(figures, feature_cache)
     args.out.with_suffix(".md").write_text(report + "\n")
     print_summary(figures)
     console.print(f"wrote {args.out} and {args.out.with_suffix('.md')}")

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from rolefusion.data.batch import Batch
+from rolefusion.models.feature_cache import FeatureCache
 from rolefusion.models.features import MODALITY_ORDER, ModalityFeatures, replaced_rows
 from rolefusion.models.fusion.base import Fusion
 
@@ -55,6 +56,10 @@ class FusionClassifier(nn.Module):
             absent; an example never loses all of them. Needs at least two modalities.
         channels_last: NHWC layout for images and convolution weights (GPU Tensor Cores). The
             weights keep it through ``.to(device)``; images are converted as they come in.
+        feature_cache: where encoders with a frozen part (a frozen pretrained backbone) take
+            each example's output of that part once it was computed; None computes every time.
+            Not a submodule: it is no part of the state dict, so checkpoints are the same
+            either way.
     """
 
     def __init__(
@@ -66,6 +71,7 @@ class FusionClassifier(nn.Module):
         head_dropout: float = 0.0,
         modality_dropout: float = 0.0,
         channels_last: bool = False,
+        feature_cache: FeatureCache | None = None,
     ) -> None:
         super().__init__()
         if not 0.0 <= modality_dropout < 1.0:
@@ -96,16 +102,18 @@ class FusionClassifier(nn.Module):
         self.channels_last = channels_last
         if channels_last:
             self.to(memory_format=torch.channels_last)
+        self.feature_cache = feature_cache
 
     def encode(self, batch: Batch) -> dict[str, ModalityFeatures]:
         """Each modality's features, with the absent ones (dropped, or modality dropout in
         training) replaced by the learned absent vector."""
         if self.channels_last and batch.image is not None:
             batch = replace(batch, image=batch.image.contiguous(memory_format=torch.channels_last))
-        features = {
-            modality: encoder(*_encoder_inputs(batch, modality))
-            for modality, encoder in self.encoders.items()
-        }
+        features: dict[str, ModalityFeatures] = {}
+        for modality, encoder in self.encoders.items():
+            inputs = _encoder_inputs(batch, modality)
+            cache = self.feature_cache
+            features[modality] = cache.encode(encoder, *inputs) if cache else encoder(*inputs)
         absent = self._absent_rows(batch)
         return {
             m: replaced_rows(f, absent[:, i], self.absent[m]) if absent is not None else f

@@ -17,6 +17,7 @@ from rolefusion.data.batch import Batch
 from rolefusion.models.attribution import attribute, shares
 from rolefusion.models.calibration import calibration_metrics, update_calibration
 from rolefusion.models.classifier import FusionClassifier
+from rolefusion.models.feature_cache import FeatureCache
 from rolefusion.models.fusion.base import Fusion
 from rolefusion.models.metrics import (
     Average,
@@ -68,6 +69,10 @@ class RoleFusionModule(L.LightningModule):
         compile: ``torch.compile`` the network when training starts: False, True, or a mode
             (``reduce-overhead``, ``max-autotune``). Compiled in place, so checkpoints keep
             their parameter names and load into an uncompiled model.
+        feature_cache: frozen encoders' outputs computed once per example and reused
+            (``conf/model/fusion_classifier.yaml``), or None to compute them every time. Not a
+            hyperparameter: it changes how long a run takes, and what it computes at most in
+            the last bits of floats (docs/performance.md).
     """
 
     def __init__(
@@ -90,6 +95,7 @@ class RoleFusionModule(L.LightningModule):
         modality_dropout: Annotated[float, Interval(ge=0, lt=1)] = 0.0,
         channels_last: bool = False,
         compile: bool | str = False,
+        feature_cache: FeatureCache | None = None,
     ) -> None:
         super().__init__()
         if (
@@ -125,6 +131,7 @@ class RoleFusionModule(L.LightningModule):
             head_dropout=head_dropout,
             modality_dropout=modality_dropout,
             channels_last=channels_last,
+            feature_cache=feature_cache,
         )
         self.compile_mode = compile
         self.optimizer_factory = optimizer

@@ -51,10 +51,10 @@ class NonFiniteLossGuard(L.Callback):
     Each check reduces every tensor it covers to one flag on the device and reads that flag
     once (:meth:`_all_finite`), whatever the number of tensors: a training step (one batch,
     one optimizer step) costs exactly two host syncs, one for all the gradients before the
-    optimizer step and one for the loss with every floating-point parameter and buffer after
-    it. With ``accumulate_grad_batches=k`` that is one per batch plus one per optimizer step.
-    The names of the offending tensors are looked up only once a check has failed. In a sweep
-    the error lands in the job's ``failed.json``.
+    optimizer step and one for the loss with every trained floating-point parameter and every
+    floating-point buffer after it. With ``accumulate_grad_batches=k`` that is one per batch
+    plus one per optimizer step. The names of the offending tensors are looked up only once a
+    check has failed. In a sweep the error lands in the job's ``failed.json``.
     """
 
     def on_train_batch_end(
@@ -65,9 +65,12 @@ class NonFiniteLossGuard(L.Callback):
         # Finite gradients can still overflow the weights (a huge learning rate times weight
         # decay) or the normalisation statistics: check the state each step, so that every
         # checkpoint written so far is known to be finite. The loss goes into the same check.
+        # Frozen weights are left out: no step changes them, and a frozen pretrained backbone
+        # (22.6 M values for MiniLM) would cost most of a step whose features come cached.
+        trained = [(n, p) for n, p in pl_module.named_parameters() if p.requires_grad]
         state = [
             (name, tensor)
-            for name, tensor in (*pl_module.named_parameters(), *pl_module.named_buffers())
+            for name, tensor in (*trained, *pl_module.named_buffers())
             if tensor.is_floating_point()
         ]
         losses = [loss.detach()] if isinstance(loss, torch.Tensor) else []

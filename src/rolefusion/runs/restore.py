@@ -72,6 +72,9 @@ def restore(ckpt_path: str | Path, data: DictConfig | None = None) -> RestoredRu
     checkpoint = load_checkpoint(ckpt_path)
     cfg = run_config(ckpt_path)
     cfg.model.compile = False  # evaluation runs each batch once: compiling would not pay
+    # Nor would caching frozen features: each example is read once (or once per corruption, each
+    # a new input to store), and evaluation computes exactly what it always did.
+    cfg.model.feature_cache = None
     if data is not None:
         cfg.data = data
     datamodule: RoleFusionDataModule = instantiate(cfg.data)
