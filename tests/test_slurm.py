@@ -113,7 +113,10 @@ def array_states(sweep: Path) -> dict[int, str]:
         ["sacct", "-n", "-X", "-P", "-j", array, "-o", "JobID,State"],
         capture_output=True, text=True, check=True,
     ).stdout.split()  # fmt: skip
-    return {int(job.split("_")[1]): state for job, state in (line.split("|") for line in lines)}
+    # Until its tasks are in the accounting database, an array is one line without a task
+    # index ("123|PENDING", or "123_[0-1]|PENDING"): no task's state yet.
+    tasks = (re.fullmatch(r"\d+_(\d+)\|(\w+)", line) for line in lines)
+    return {int(task[1]): task[2] for task in tasks if task}
 
 
 def wait_until_ended(sweep: Path, tasks: int, timeout: float = SWEEP_TIMEOUT_S) -> dict[int, str]:

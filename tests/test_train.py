@@ -301,4 +301,4 @@ def test_the_meld_frame_template_in_the_docs_pastes_into_a_shell(tmp_path, data_
         x for x in docs.splitlines() if x.startswith("rolefusion-train data=meld") and "{" in x
     ]
     cfg = compose_config(tmp_path, data_dir, *shlex.split(line)[1:], tiny=False)  # as from bash
-    assert cfg.data.columns.image == "frames/dia{Dialogue_ID}_utt{Utterance_ID}.jpg"
+    assert cfg.data.columns.image == "stills/{split}/dia{Dialogue_ID}_utt{Utterance_ID}.png"
