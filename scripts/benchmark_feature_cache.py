@@ -2,24 +2,27 @@
 
 The sweep: text-only MELD (emotion, weighted F1) with the frozen pretrained encoder
 (all-MiniLM-L6-v2, ``model/text_encoder=pretrained``). With text alone every fusion reduces to
-the unimodal ``text_only`` one, so the sweep's jobs are seeds instead: one Hydra multirun of
-``--seeds`` jobs (the basic launcher, one after the other, as on a workstation), ``--epochs``
-epochs each, test split off. It runs twice, side by side in one invocation: first without the
-cache (``model.feature_cache.enabled=false``), then with it, into an empty directory (cold for
-the first job, on disk for the later ones). Each job's per-epoch wall time (training and
-validation) is read from its ``train.log`` (``callbacks.epoch_lines``); the sweep's wall time
-is measured around the command. MELD's CSVs are copied (the first ``--train-rows`` training and
-``--val-rows`` dev utterances) into the work directory, never written beside the originals.
+the unimodal ``text_only`` one, so the sweep's jobs are seeds instead: ``--seeds`` jobs of
+``--epochs`` epochs each, test split off, one after the other (as Hydra's basic launcher runs a
+multirun on a workstation). The sweep runs twice in one invocation, without the cache
+(``model.feature_cache.enabled=false``) and with it, into a directory that starts empty (cold
+for the first job, on disk for the later ones). The two sweeps' jobs alternate, the mode that
+goes first alternating from seed to seed, so that a change in the machine's load falls on both
+alike: each job is one ``rolefusion-train`` command, and a sweep's wall time is the sum of its
+jobs' (start-up included). Each job's per-epoch wall time (training and validation) is read from
+its ``train.log`` (``callbacks.epoch_lines``). MELD's CSVs are copied (the first
+``--train-rows`` training and ``--val-rows`` dev utterances) into the work directory, never
+written beside the originals.
 
 Then, in this process, how far cached features are from recomputed ones when an example meets
 other padding: the first ``--agreement-examples`` dev utterances encoded in shuffled batches
 through a cache filled by batches in another order, against computing them there.
 
-    .venv/bin/python scripts/benchmark_feature_cache.py --meld /path/to/MELD   # ~7 min, 2 cores
+    .venv/bin/python scripts/benchmark_feature_cache.py --meld /path/to/MELD   # ~6 min, 2 cores
     .venv/bin/python scripts/benchmark_feature_cache.py --meld /path/to/MELD --train-rows 0
     .venv/bin/python scripts/benchmark_feature_cache.py --report-only  # the Markdown from the JSON
 
-``--train-rows 0`` takes all 9,989 training utterances (about 3 times as long); the report of
+``--train-rows 0`` takes all 9,989 training utterances (about twice as long); the report of
 docs/performance.md is regenerated with ``scripts/benchmark.py``'s, which carries this section.
 """
 
@@ -72,41 +75,45 @@ def copy_meld(source: Path, target: Path, rows: dict[str, int]) -> dict[str, int
     return kept
 
 
-def sweep(mode: str, args: argparse.Namespace, data: Path) -> dict[str, Any]:
-    """One multirun of the seeds, with or without the cache; its wall time and each job's
-    epoch times and final validation metrics."""
-    work = args.work / mode
+def run_job(mode: str, seed: str, args: argparse.Namespace, data: Path) -> dict[str, Any]:
+    """One job of the sweep, with or without the cache: its wall time, epoch times and final
+    validation metrics."""
+    run = args.work / mode / f"seed{seed}"
     command = [
-        sys.executable, "-m", "rolefusion.train", "-m",
+        sys.executable, "-m", "rolefusion.train",
         "data=meld", f"data.root={data}", "model/image_encoder=none",
         "model/text_encoder=pretrained", "model/fusion=text_only", "model.average=weighted",
         f"data.batch_size={BATCH_SIZE}", f"trainer.max_epochs={args.epochs}", "test=false",
-        f"seed={args.seeds}",
-        "callbacks.epoch_lines.enabled=true", f"paths.root_dir={work}",
-        f"paths.cache_dir={args.work / 'cache'}", f"hydra.sweep.dir={work / 'sweep'}",
-        *MODES[mode],
+        f"seed={seed}", "callbacks.epoch_lines.enabled=true", f"paths.root_dir={args.work}",
+        f"paths.cache_dir={args.work / 'cache'}", f"hydra.run.dir={run}", *MODES[mode],
     ]  # fmt: skip
     load = os.getloadavg()[0]
     began = time.perf_counter()
     subprocess.run(command, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
     wall = time.perf_counter() - began
-    jobs = []
-    for job in sorted((p for p in (work / "sweep").iterdir() if p.name.isdigit()),
-                      key=lambda p: int(p.name)):  # fmt: skip
-        lines = (job / "train.log").read_text().splitlines()
-        written = json.loads((job / "metrics.json").read_text())
-        jobs.append({
-            "seed": next(o.split("=")[1] for o in written["overrides"] if o.startswith("seed=")),
-            "epoch_s": [float(m[2]) for line in lines if (m := EPOCH_LINE.search(line))],
-            "val_loss": written["metrics"]["val/loss"],
-            "val_f1": written["metrics"]["val/f1"],
-        })  # fmt: skip
+    lines = (run / "train.log").read_text().splitlines()
+    metrics = json.loads((run / "metrics.json").read_text())["metrics"]
     return {
-        "command": " ".join(["rolefusion-train", *command[4:]]),
+        "seed": seed,
+        "command": " ".join(["rolefusion-train", *command[3:]]),
         "wall_s": round(wall, 1),
         "load_average": {"start": round(load, 2), "end": round(os.getloadavg()[0], 2)},
-        "jobs": jobs,
+        "epoch_s": [float(m[2]) for line in lines if (m := EPOCH_LINE.search(line))],
+        "val_loss": metrics["val/loss"],
+        "val_f1": metrics["val/f1"],
     }
+
+
+def run_sweeps(args: argparse.Namespace, data: Path) -> dict[str, dict[str, Any]]:
+    """Both sweeps, their jobs alternating: each seed's pair starts with the other mode than
+    the pair before."""
+    jobs: dict[str, list[dict[str, Any]]] = {mode: [] for mode in MODES}
+    for pair, seed in enumerate(args.seeds.split(",")):
+        modes = list(MODES) if pair % 2 == 0 else list(reversed(MODES))
+        for position, mode in enumerate(modes):
+            jobs[mode].append(run_job(mode, seed, args, data) | {"ran_first": position == 0})
+    return {mode: {"wall_s": round(sum(j["wall_s"] for j in runs), 1), "jobs": runs}
+            for mode, runs in jobs.items()}  # fmt: skip
 
 
 def agreement(data: Path, examples: int, batch_size: int) -> dict[str, Any]:
@@ -185,6 +192,8 @@ def section(figures: dict[str, Any]) -> list[str]:
     s, settings, a = figures["summary"], figures["settings"], figures["agreement"]
     u, c = s["uncached"], s["cached"]
     load = figures["load_average"]
+    starts = [job["load_average"]["start"] for sweep in figures["sweeps"].values()
+              for job in sweep["jobs"]]  # fmt: skip
     rows = settings["rows"]
 
     def cell(figure: dict[str, float]) -> str:
@@ -197,7 +206,8 @@ def section(figures: dict[str, Any]) -> list[str]:
         "",
         f"_Measured {figures['date']}: `{figures['command']}` on {figures['machine']} (torch "
         f"{figures['torch']}, Lightning {figures['lightning']}; load average {load['start']} at "
-        f"the start, {load['end']} at the end; {figures['runtime_s'] / 60:.0f} min)._",
+        f"the start, {load['end']} at the end, {min(starts)}–{max(starts)} as the jobs started; "
+        f"{figures['runtime_s'] / 60:.0f} min)._",
         "",
         "A frozen encoder's output for an example never changes, so `model.feature_cache` "
         "computes it once and reuses it: in later epochs from memory, in the other jobs of a "
@@ -218,10 +228,13 @@ def section(figures: dict[str, Any]) -> list[str]:
         f"The sweep: {jobs} jobs (seeds {settings['seeds']}) of text-only MELD emotion "
         f"classification, the first {rows['train']:,} training and {rows['val']:,} dev "
         f"utterances, frozen all-MiniLM-L6-v2, batch {settings['batch_size']}, "
-        f"{settings['epochs']} epochs each, the test split off, one job after another (Hydra's "
-        "basic launcher). Run without the cache, then with it into an empty directory. An "
-        "epoch's time is its training and validation as its log line reports it (seconds; "
-        "median, and range over the jobs' epochs):",
+        f"{settings['epochs']} epochs each, the test split off, one job after another (as "
+        "Hydra's basic launcher runs a multirun). It ran without the cache and with it, into a "
+        "directory that started empty, the two sweeps' jobs alternating (the mode going first "
+        "alternating from seed to seed) so that a change in the machine's load fell on both "
+        "alike; a sweep's wall time is the sum of its jobs'. An epoch's time is its training "
+        "and validation as its log line reports it (seconds; median, and range over the jobs' "
+        "epochs):",
         "",
         "| | without the cache | with the cache |",
         "|---|---:|---:|",
@@ -283,7 +296,7 @@ def measure(args: argparse.Namespace) -> None:
     data = args.work / "meld"
     rows = copy_meld(args.meld, data, {"train": args.train_rows, "val": args.val_rows,
                                        "test": TEST_ROWS})  # fmt: skip
-    sweeps = {mode: sweep(mode, args, data) for mode in MODES}
+    sweeps = run_sweeps(args, data)
     cache = list((args.work / "cache").rglob("*.pt"))
     figures = {
         "date": str(date.today()),

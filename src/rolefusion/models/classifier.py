@@ -109,10 +109,9 @@ class FusionClassifier(nn.Module):
         training) replaced by the learned absent vector."""
         if self.channels_last and batch.image is not None:
             batch = replace(batch, image=batch.image.contiguous(memory_format=torch.channels_last))
-        features: dict[str, ModalityFeatures] = {}
+        cache, features = self.feature_cache, {}
         for modality, encoder in self.encoders.items():
             inputs = _encoder_inputs(batch, modality)
-            cache = self.feature_cache
             features[modality] = cache.encode(encoder, *inputs) if cache else encoder(*inputs)
         absent = self._absent_rows(batch)
         return {
