@@ -251,9 +251,9 @@ def section(figures: dict[str, Any]) -> list[str]:
         f"(target at least 5x; per seed "
         + ", ".join(f"{r:.1f}x" for r in s["speedup_later_epochs_per_seed"])
         + f"); the whole sweep {s['speedup_sweep_wall']:.1f}x. The cache then held "
-        f"{cache['files']:,} files, {cache['bytes'] / 1e6:,.0f} MB "
-        f"({cache['bytes'] / max(cache['files'], 1) / 1e3:.0f} kB per utterance: "
-        "float32 hidden states of its tokens).",
+        f"{cache['files']:,} files (one per distinct tokenized utterance), "
+        f"{cache['bytes'] / 1e6:,.0f} MB ({cache['bytes'] / max(cache['files'], 1) / 1e3:.0f} "
+        "kB each: the float32 hidden states of its tokens).",
         "",
         "What it changes in the results: a cached example was computed padded to the length "
         "of the batch it first came in, and the backbone's output depends on that padding in "
@@ -262,11 +262,48 @@ def section(figures: dict[str, Any]) -> list[str]:
         f"{a['examples']} dev utterances encoded in other batches of {a['batch_size']} than "
         f"the ones that filled the cache differ from recomputed features by at most "
         f"{a['max_abs']:.1e} ({a['max_relative']:.1e} of the largest feature; "
-        f"{a['identical_share']:.0%} bit-identical), and the jobs' final validation metrics "
-        f"differ by at most {s['max_abs_val_loss_difference']:.1e} in loss and "
-        f"{s['max_abs_val_f1_difference']:.1e} in weighted F1.",
+        f"{a['identical_share']:.0%} bit-identical). After the last epoch, a job's weights "
+        "with the cache differ from the same seed's without it by at most "
+        + ", ".join(f"{d:.1e}" for d in figures["weights"]["max_abs_difference_per_seed"])
+        + f" (seeds {settings['seeds']}), and "
+        + (
+            "the final validation loss and weighted F1 are equal."
+            if s["max_abs_val_loss_difference"] == s["max_abs_val_f1_difference"] == 0
+            else f"the final validation metrics by at most "
+            f"{s['max_abs_val_loss_difference']:.1e} in loss and "
+            f"{s['max_abs_val_f1_difference']:.1e} in weighted F1."
+        ),
+        "",
+        "Each job's epochs in seconds (the load average as it started):",
+        "",
+        *(
+            f"- {label}: "
+            + "; ".join(
+                f"seed {job['seed']} {', '.join(f'{e:.1f}' for e in job['epoch_s'])} "
+                f"({job['load_average']['start']})"
+                for job in figures["sweeps"][mode]["jobs"]
+            )
+            for mode, label in (("uncached", "without the cache"), ("cached", "with the cache"))
+        ),
         "",
     ]
+
+
+def weight_differences(work: Path, seeds: list[str]) -> list[float]:
+    """Per seed, the largest difference between the trained weights (``last.ckpt``) of the job
+    with the cache and the job without it."""
+    differences = []
+    for seed in seeds:
+        uncached, cached = (
+            torch.load(work / mode / f"seed{seed}" / "checkpoints" / "last.ckpt",
+                       map_location="cpu", weights_only=True)["state_dict"]
+            for mode in ("uncached", "cached")
+        )  # fmt: skip
+        differences.append(max(
+            float((uncached[name] - cached[name]).abs().max())
+            for name in uncached if uncached[name].is_floating_point()
+        ))  # fmt: skip
+    return differences
 
 
 def main() -> None:
@@ -310,6 +347,9 @@ def measure(args: argparse.Namespace) -> None:
         "sweeps": sweeps,
         "summary": summary(sweeps),
         "cache": {"files": len(cache), "bytes": sum(f.stat().st_size for f in cache)},
+        "weights": {
+            "max_abs_difference_per_seed": weight_differences(args.work, args.seeds.split(","))
+        },
         "agreement": agreement(data, args.agreement_examples, BATCH_SIZE),
     }  # fmt: skip
     figures["runtime_s"] = round(time.perf_counter() - began, 1)

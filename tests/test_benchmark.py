@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 
 from benchmark import describe_run, median_ci, merged, overhead_sentence  # noqa: E402
+from benchmark_feature_cache import section, summary  # noqa: E402
 
 
 def test_the_median_interval_takes_the_binomial_order_statistics():
@@ -107,6 +108,17 @@ def test_the_published_overhead_figures_hold_together_and_are_quoted():
         assert row["sentence"] in report and row["sentence"] in readme
     default = figures["overhead"]["default"]
     assert f"ratio {default['median_ratio']:.3f}, 95% CI {default['ci95']['lower']:.3f}–" in readme
+
+
+def test_the_published_feature_cache_figures_hold_together_and_are_quoted():
+    figures = json.loads((ROOT / "docs" / "feature_cache.json").read_text())
+    assert figures["summary"] == summary(figures["sweeps"])
+    epochs = figures["settings"]["epochs"]
+    for sweep in figures["sweeps"].values():
+        assert len(sweep["jobs"]) == len(figures["settings"]["seeds"].split(","))
+        assert all(len(job["epoch_s"]) == epochs for job in sweep["jobs"])
+    report = (ROOT / "docs" / "performance.md").read_text()
+    assert "\n".join(section(figures)) in report
 
 
 def run_benchmark(tmp_path: Path, data_dir: Path, *options: str) -> dict:
