@@ -333,15 +333,16 @@ def test_job_warned_of_its_time_limit_saves_mid_epoch_is_requeued_and_resumes(
 ):
     """The real time limit: ``timeout_min=2`` and ``signal_delay_s=45``. slurmctld checks time
     limits every 30 s and warns early rather than late, so USR2 comes 45 to 75 s into the job,
-    while its first attempt is slowed (10 s a batch, 8 batches an epoch) through its first
-    epoch. The callback saves ``last.ckpt`` at the end of the batch under way, submitit
-    requeues, and the requeued attempt (not slowed) resumes from it and ends before its own
-    warning, 45 s at least into it (else it would be requeued again: after its training, it
-    could not report the training's metrics, see docs/cluster.md), going on with the rest of
-    the interrupted epoch's order: it ends as the run never interrupted."""
+    while its first attempt is slowed (15 s a batch, 8 batches an epoch: the warning falls
+    within the epoch however fast the job starts; at 10 s a batch it once fell in the last
+    batch) through its first epoch. The callback saves ``last.ckpt`` at the end of the batch
+    under way, submitit requeues, and the requeued attempt (not slowed) resumes from it and ends
+    before its own warning, 45 s at least into it (else it would be requeued again: after its
+    training, it could not report the training's metrics, see docs/cluster.md), going on with
+    the rest of the interrupted epoch's order: it ends as the run never interrupted."""
     config = ["trainer.max_epochs=2", "data.batch_size=8", "logger=none",
               "+callbacks.slow._target_=interruptions.SlowFirstAttempt",
-              "+callbacks.slow.seconds=10"]  # fmt: skip
+              "+callbacks.slow.seconds=15"]  # fmt: skip
     limits = ["hydra.launcher.timeout_min=2", "hydra.launcher.signal_delay_s=45",
               "hydra.launcher.max_num_timeout=2"]  # fmt: skip
     command = train_command(tmp_path, data_dir, "hydra/launcher=slurm",
