@@ -66,7 +66,9 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -74,6 +76,7 @@ from typing import Any
 import lightning as L
 import torch
 from hydra.utils import instantiate
+from lightning.pytorch.profilers import SimpleProfiler
 from omegaconf import DictConfig
 from rich.console import Console
 from rich.table import Table
@@ -96,6 +99,9 @@ from rolefusion.models.metrics import metric_inputs
 from rolefusion.runs.build import build_model, instantiate_all, prepared_datamodule
 
 ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "docs" / "performance.json"
+PROFILE_OUT = ROOT / "docs" / "overhead_profile.json"
+"""scripts/profile_overhead.py's figures: where the overhead goes, a table in the report."""
 SECTIONS = ("overhead", "data", "startup", "scaling", "utilisation")
 TARGET_RATIO = 1.05
 """The target: the framework's epoch takes at most 5% longer than the hand-written loop's."""
@@ -157,6 +163,40 @@ class InMemory:
         return len(self.batches)
 
 
+class TimedEpochProfile(L.Callback):
+    """Keeps a :class:`SimpleProfiler`'s records of epoch ``epoch`` only, the one timed."""
+
+    def __init__(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def on_train_epoch_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        if trainer.current_epoch == self.epoch:
+            trainer.profiler.recorded_durations.clear()
+
+
+class Sections:
+    """Wall time of the named sections of the hand-written loop's timed epoch; a name used
+    twice adds up (scripts/profile_overhead.py)."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self.seconds: defaultdict[str, float] = defaultdict(float)
+
+    @contextmanager
+    def section(self, name: str) -> Iterator[None]:
+        synchronize(self.device)
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            synchronize(self.device)
+            self.seconds[name] += time.perf_counter() - start
+
+
+def _untimed(name: str) -> AbstractContextManager[None]:
+    return nullcontext()
+
+
 def synchronize(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -173,18 +213,25 @@ def fresh_dir(path: Path) -> Path:
     return path
 
 
-def framework_pass(cfg: DictConfig, data: RoleFusionDataModule, batches: list[Batch],
-                   val: list[Batch]) -> dict[str, float]:  # fmt: skip
+def framework_pass(
+    cfg: DictConfig,
+    data: RoleFusionDataModule,
+    batches: list[Batch],
+    val: list[Batch],
+    profiler: SimpleProfiler | None = None,
+) -> dict[str, Any]:
     """``Trainer.fit`` as ``rolefusion-train`` sets it up, for ``EPOCHS`` epochs; the last one
-    timed whole (see the module's docstring)."""
+    timed whole (see the module's docstring). With ``profiler``, Lightning's, its records of the
+    timed epoch are returned too (``profile``: action -> seconds in all)."""
     fresh_dir(Path(cfg.paths.output_dir))  # checkpoints and CSV as in a new run
     seeded(cfg)
     model = build_model(cfg, data.spec)
     clock = EpochClock(EPOCHS - 1)
+    profiled = [TimedEpochProfile(EPOCHS - 1)] if profiler else []
     trainer: L.Trainer = instantiate(
-        cfg.trainer, callbacks=[*instantiate_all(cfg.callbacks), clock],
+        cfg.trainer, callbacks=[*instantiate_all(cfg.callbacks), clock, *profiled],
         logger=instantiate_all(cfg.logger) or False, max_epochs=EPOCHS, num_sanity_val_steps=0,
-        enable_model_summary=False, default_root_dir=cfg.paths.output_dir,
+        enable_model_summary=False, default_root_dir=cfg.paths.output_dir, profiler=profiler,
     )  # fmt: skip
     trainer.fit(model, train_dataloaders=InMemory(batches), val_dataloaders=InMemory(val))
     val_f1 = float(trainer.callback_metrics["val/f1"])
@@ -195,7 +242,9 @@ def framework_pass(cfg: DictConfig, data: RoleFusionDataModule, batches: list[Ba
         "train_s": clock.train_end - clock.start,
         "cpu_s": clock.cpu_end - clock.cpu_start,
         "val_f1": val_f1,
-    }
+        **({"profile": {a: sum(d) for a, d in profiler.recorded_durations.items()}}
+           if profiler else {}),
+    }  # fmt: skip
 
 
 def hand_step(
@@ -208,11 +257,17 @@ def hand_step(
         return model.loss(logits, target), logits
 
 
-def hand_written_pass(cfg: DictConfig, data: RoleFusionDataModule, batches: list[Batch],
-                      val: list[Batch]) -> dict[str, float]:  # fmt: skip
+def hand_written_pass(
+    cfg: DictConfig,
+    data: RoleFusionDataModule,
+    batches: list[Batch],
+    val: list[Batch],
+    sections: Sections | None = None,
+) -> dict[str, Any]:
     """The loop one would write by hand doing the framework's work (see the module's
     docstring), on the same model, batches, optimizer, schedule and precision, for ``EPOCHS``
-    epochs; the last one timed whole."""
+    epochs; the last one timed whole. With ``sections``, the timed epoch's parts are timed
+    into it as well."""
     device = torch.device("cuda" if cfg.trainer.accelerator in ("gpu", "cuda") else "cpu")
     # What the Trainer sets for the whole process: set here too, whichever pass runs first.
     torch.use_deterministic_algorithms(bool(cfg.trainer.get("deterministic") or False))
@@ -229,16 +284,24 @@ def hand_written_pass(cfg: DictConfig, data: RoleFusionDataModule, batches: list
 
     start = train_end = end = cpu_start = cpu_end = 0.0
     for epoch in range(EPOCHS):
+        timed: Callable[[str], AbstractContextManager[None]] = (
+            sections.section if sections and epoch == EPOCHS - 1 else _untimed
+        )
         synchronize(device)
         start, cpu_start = time.perf_counter(), time.process_time()
         model.train()
         for batch in batches:
             batch = batch.to(device, non_blocking=True)
-            loss, logits = hand_step(model, batch, bf16)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            model.train_metrics.update(*metric_inputs(model.task, logits, batch.label))
+            with timed("forward, loss, metric update"):
+                loss, logits = hand_step(model, batch, bf16)
+            with timed("zero_grad"):
+                optimizer.zero_grad(set_to_none=True)
+            with timed("backward"):
+                loss.backward()
+            with timed("optimizer step"):
+                optimizer.step()
+            with timed("forward, loss, metric update"):
+                model.train_metrics.update(*metric_inputs(model.task, logits, batch.label))
         synchronize(device)
         train_end = time.perf_counter()
         model.eval()
@@ -254,19 +317,20 @@ def hand_written_pass(cfg: DictConfig, data: RoleFusionDataModule, batches: list
         model.val_f1_best.update(scores["val/f1"])
         scores["val/f1_best"] = model.val_f1_best.compute()
         f1 = float(scores["val/f1"])
-        state = {
-            "epoch": epoch,
-            "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict() if scheduler else None,
-        }
-        if best_f1 is None or f1 > best_f1:
-            best_f1, previous = f1, best_path
-            best_path = checkpoints / f"epoch{epoch:03d}_val-f1_{f1:.4f}.ckpt"
-            torch.save(state, best_path)
-            if previous is not None:
-                previous.unlink()
-        torch.save(state, checkpoints / "last.ckpt")
+        with timed("checkpoint writes"):
+            state = {
+                "epoch": epoch,
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict() if scheduler else None,
+            }
+            if best_f1 is None or f1 > best_f1:
+                best_f1, previous = f1, best_path
+                best_path = checkpoints / f"epoch{epoch:03d}_val-f1_{f1:.4f}.ckpt"
+                torch.save(state, best_path)
+                if previous is not None:
+                    previous.unlink()
+            torch.save(state, checkpoints / "last.ckpt")
         model.train_metrics.compute()
         model.train_metrics.reset()
         if scheduler:
@@ -280,6 +344,7 @@ def hand_written_pass(cfg: DictConfig, data: RoleFusionDataModule, batches: list
         "train_s": train_end - start,
         "cpu_s": cpu_end - cpu_start,
         "val_f1": f1,
+        **({"sections": dict(sections.seconds)} if sections else {}),
     }
 
 
@@ -340,16 +405,21 @@ def overhead_sentence(median: float, lower: float, upper: float) -> str:
     )
 
 
+def epoch_batches(data: RoleFusionDataModule, count: int) -> tuple[list[Batch], list[Batch]]:
+    """The first ``count`` training batches and validation batches in a real epoch's
+    proportion, collated into memory once."""
+    train_loader = data.train_dataloader()
+    batches = list(train_loader)[:count]
+    val_loader = data.val_dataloader()
+    share = len(val_loader) / len(train_loader)
+    return batches, list(val_loader)[: max(1, round(len(batches) * share))]
+
+
 def overhead(args: argparse.Namespace) -> dict[str, Any]:
     results = {}
     for name, overrides in EXPERIMENTS.items():
         cfg, data = experiment(args, *overrides)
-        train_loader = data.train_dataloader()
-        batches = list(train_loader)[: args.batches]
-        # Validation in the proportion of a real epoch: val batches per training batch.
-        val_loader = data.val_dataloader()
-        share = len(val_loader) / len(train_loader)
-        val = list(val_loader)[: max(1, round(len(batches) * share))]
+        batches, val = epoch_batches(data, args.batches)
         runners = {"framework": framework_pass, "hand_written": hand_written_pass}
         warmup, pairs = [], []
         for index in range(-args.warmup_pairs, args.pairs):
@@ -671,9 +741,62 @@ def overhead_lines(figures: dict[str, Any]) -> list[str]:
     return lines
 
 
-def markdown(figures: dict[str, Any], feature_cache: dict[str, Any] | None = None) -> str:
+def overhead_profile_lines(profile: dict[str, Any]) -> list[str]:
+    """Where the framework's time per step goes, against the hand-written loop's."""
+    load = profile["load_average"]
+    lines = [
+        "### Where the overhead goes",
+        "",
+        f"_Measured {profile['date']}: `{profile['command']}` on {profile['machine']} "
+        f"(torch {profile['torch']}, Lightning {profile['lightning']}, {profile['threads']} "
+        f"torch threads; load average {load['start']} at the start, {load['end']} at the end)._"
+        + (f" {profile['note']}" if profile.get("note") else ""),
+        "",
+        "The same two loops on the same batches, profiled: Lightning's `SimpleProfiler` on the "
+        "framework (every hook, callback and strategy call), a timer around each part of the "
+        "hand-written loop; per-epoch work (validation, checkpoints) divided by the steps. "
+        "Medians over pairs whose order alternates; the gap is the median of the per-pair "
+        "differences, so rows need not add up to the total's. The profiler's own cost (a few "
+        "microseconds per recorded call) falls in the rest of the loop.",
+        "",
+    ]
+    for name, e in profile["experiments"].items():
+        lines += [
+            f"**{name}**: {e['steps']} training steps of {e['batch_size']} examples, "
+            f"{len(e['pairs'])} pairs.",
+            "",
+            "| ms per training step | framework | hand-written | gap |",
+            "|---|---:|---:|---:|",
+            *(
+                f"| {r['row']} | {r['framework_ms']:.2f} | {r['hand_written_ms']:.2f} | "
+                f"{r['gap_ms']:+.2f} |"
+                for r in e["rows"]
+            ),
+            f"| **whole epoch** | **{e['framework_ms']:.1f}** | **{e['hand_written_ms']:.1f}** "
+            f"| **{e['gap_ms']:+.1f}** |",
+            "",
+        ]
+    return lines
+
+
+def rewrite_report(out: Path = OUT, feature_cache: dict[str, Any] | None = None) -> None:
+    """``performance.md`` beside ``out`` again from the figures already measured: ``out``'s,
+    ``feature_cache`` (by default the feature cache benchmark's file) and the profile's."""
+    if feature_cache is None and FEATURE_CACHE.exists():
+        feature_cache = json.loads(FEATURE_CACHE.read_text())
+    profile = json.loads(PROFILE_OUT.read_text()) if PROFILE_OUT.exists() else None
+    report = markdown(json.loads(out.read_text()), feature_cache, profile)
+    out.with_suffix(".md").write_text(report + "\n")
+
+
+def markdown(
+    figures: dict[str, Any],
+    feature_cache: dict[str, Any] | None = None,
+    profile: dict[str, Any] | None = None,
+) -> str:
     """The report; with ``feature_cache``, the figures of scripts/benchmark_feature_cache.py,
-    its section too."""
+    its section too, and with ``profile`` (scripts/profile_overhead.py) where the overhead
+    goes."""
     runs = figures.get("runs") or [
         {"sections": [s for s in SECTIONS if s in figures]}
         | {key: figures[key] for key in RUN_KEYS if key in figures}
@@ -688,6 +811,8 @@ def markdown(figures: dict[str, Any], feature_cache: dict[str, Any] | None = Non
     ]
     if "overhead" in figures:
         lines += overhead_lines(figures)
+    if profile:
+        lines += overhead_profile_lines(profile)
     if "data" in figures:
         d = figures["data"]
         lines += [
@@ -879,15 +1004,13 @@ def main() -> None:
     )
     parser.add_argument("--data-dir", type=Path, default=ROOT / "outputs" / "benchmark" / "data")
     parser.add_argument("--work", type=Path, default=ROOT / "outputs" / "benchmark")
-    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "performance.json")
+    parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument(
         "--report-only", action="store_true", help="measure nothing: the Markdown from --out"
     )
     args = parser.parse_args()
-    feature_cache = json.loads(FEATURE_CACHE.read_text()) if FEATURE_CACHE.exists() else None
     if args.report_only:
-        report = markdown(json.loads(args.out.read_text()), feature_cache)
-        args.out.with_suffix(".md").write_text(report + "\n")
+        rewrite_report(args.out)
         return
     args.base = (
         ["trainer=gpu", "data.num_workers=4", "data.batch_size=128", "data.source.num_train=4000"]
@@ -955,8 +1078,7 @@ def main() -> None:
     figures = merged(previous, figures, run)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(figures, indent=1) + "\n")
-    report = markdown(figures, feature_cache)
-    args.out.with_suffix(".md").write_text(report + "\n")
+    rewrite_report(args.out)
     print_summary(figures)
     console.print(f"wrote {args.out} and {args.out.with_suffix('.md')}")
 

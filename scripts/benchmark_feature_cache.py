@@ -375,13 +375,12 @@ def reproducible(argv: list[str]) -> list[str]:
 def write_report(out: Path) -> None:
     """``performance.md`` beside ``out``, regenerated from its ``performance.json`` by
     ``scripts/benchmark.py``'s report with this section in it; and the figures that count."""
-    from benchmark import markdown  # here: benchmark.py imports this module for its report
+    from benchmark import rewrite_report  # here: benchmark.py imports this module
 
     figures = json.loads(out.read_text())
     performance = out.with_name("performance.json")
     if performance.exists():
-        report = markdown(json.loads(performance.read_text()), figures)
-        performance.with_suffix(".md").write_text(report + "\n")
+        rewrite_report(performance, figures)
         print(f"wrote {out} and {performance.with_suffix('.md')}")
     s = figures["summary"]
     print(f"epochs >= 2: {s['uncached']['later_epochs_s']['median']:.2f} s without the cache, "

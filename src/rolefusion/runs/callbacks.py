@@ -45,66 +45,116 @@ class NonFiniteLossError(FloatingPointError):
 
 
 class NonFiniteLossGuard(L.Callback):
-    """Stops training at the first non-finite loss, gradient or weight, naming the step and the
-    batch; the checkpoints on disk (``last.ckpt``, the best) keep the last finite state.
+    """Stops training at the first non-finite loss or gradient, naming the step and the batch,
+    and never lets a checkpoint be written with a non-finite weight: the checkpoints on disk
+    (``last.ckpt``, the best) keep the last finite state.
 
-    Each check reduces every tensor it covers to one flag on the device and reads that flag
-    once (:meth:`_all_finite`), whatever the number of tensors: a training step (one batch,
-    one optimizer step) costs exactly two host syncs, one for all the gradients before the
-    optimizer step and one for the loss with every trained floating-point parameter and every
-    floating-point buffer after it. With ``accumulate_grad_batches=k`` that is one per batch
-    plus one per optimizer step. The names of the offending tensors are looked up only once a
-    check has failed. In a sweep the error lands in the job's ``failed.json``.
+    Each check costs what it needs and no more, because a per-tensor check costs a few
+    percent of a small model's step (docs/performance.md, where the overhead goes):
+
+    - **losses and gradients, at each optimizer step**: every loss since the last step (one per
+      batch; ``k`` with ``accumulate_grad_batches=k``) and every gradient are reduced on the
+      device by one fused ``torch._foreach_norm`` to one flag, read once: one host sync per
+      optimizer step, whatever the number of parameter tensors. A NaN or infinity makes its
+      norm non-finite; a norm that overflows on finite values is told apart by the exact check
+      that runs only then, to name the tensor.
+    - **weights and floating-point buffers, when a checkpoint is about to be written**
+      (``on_save_checkpoint``, before anything reaches the disk) and once when training ends.
+      Finite gradients can still overflow the weights (a huge learning rate times weight decay)
+      or the normalisation statistics; a weight that does shows in the next step's loss, and
+      one that does not (a running statistic; the last step of an epoch) is caught here, before
+      a checkpoint could keep it. Frozen weights are left out: no step changes them.
+
+    In a sweep the error lands in the job's ``failed.json``.
     """
 
-    def on_train_batch_end(
-        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
-        batch_idx: int,
-    ) -> None:  # fmt: skip
-        loss = outputs["loss"] if isinstance(outputs, dict) else outputs
-        # Finite gradients can still overflow the weights (a huge learning rate times weight
-        # decay) or the normalisation statistics: check the state each step, so that every
-        # checkpoint written so far is known to be finite. The loss goes into the same check.
-        # Frozen weights are left out: no step changes them, and a frozen pretrained backbone
-        # (22.6 M values for MiniLM) would cost most of a step whose features come cached.
+    def __init__(self) -> None:
+        self._batch_idx = 0
+        self._losses: list[tuple[int, torch.Tensor]] = []
+        """(batch of the epoch, detached loss) of each backward pass since the last step."""
+        self._finite_at_step: int | None = None
+        """The global step at which the weights were last checked and found finite."""
+        self._parameters: list[tuple[str, nn.Parameter]] = []
+        """The module's parameters, listed once an epoch: walking a module's tree each step
+        costs more than the check itself, and pruning renames them only between epochs."""
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._losses.clear()
+        self._parameters = list(pl_module.named_parameters())
+
+    def on_train_batch_start(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
+        self._batch_idx = batch_idx
+
+    def on_before_backward(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, loss: torch.Tensor
+    ) -> None:
+        self._losses.append((self._batch_idx, loss.detach()))
+
+    def on_before_optimizer_step(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, optimizer: Any
+    ) -> None:
+        losses, self._losses = self._losses, []
+        gradients = [
+            (name, parameter.grad)
+            for name, parameter in self._parameters
+            if parameter.grad is not None
+        ]
+        if self._all_finite([loss for _, loss in losses] + [g for _, g in gradients]):
+            return
+        for batch_idx, loss in losses:
+            if not torch.isfinite(loss).all():
+                self._stop(trainer, f"the training loss is {loss.item()}", batch_idx)
+        name = next((n for n, g in gradients if not torch.isfinite(g).all()), None)
+        if name is not None:
+            self._stop(trainer, f"the gradient of {name} is not finite", self._batch_idx)
+
+    def on_save_checkpoint(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        self._check_weights(trainer, pl_module, "before a checkpoint was written")
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._check_weights(trainer, pl_module, "when training ended")
+
+    def _check_weights(self, trainer: L.Trainer, pl_module: L.LightningModule, when: str) -> None:
         trained = [(n, p) for n, p in pl_module.named_parameters() if p.requires_grad]
         state = [
             (name, tensor)
             for name, tensor in (*trained, *pl_module.named_buffers())
             if tensor.is_floating_point()
         ]
-        losses = [loss.detach()] if isinstance(loss, torch.Tensor) else []
-        if self._all_finite([*losses, *(tensor for _, tensor in state)]):
+        if self._all_finite([tensor for _, tensor in state]):
+            self._finite_at_step = trainer.global_step
             return
-        if losses and not torch.isfinite(losses[0]).all():
-            self._stop(trainer, f"the training loss is {loss.item()}", batch_idx)
-        name = next(n for n, t in state if not torch.isfinite(t).all())
-        self._stop(trainer, f"{name} is no longer finite after the update", batch_idx)
-
-    def on_before_optimizer_step(
-        self, trainer: L.Trainer, pl_module: L.LightningModule, optimizer: Any
-    ) -> None:
-        gradients = [
-            (name, parameter.grad)
-            for name, parameter in pl_module.named_parameters()
-            if parameter.grad is not None
-        ]
-        if self._all_finite([gradient for _, gradient in gradients]):
+        name = next((n for n, t in state if not torch.isfinite(t).all()), None)
+        if name is None:
+            self._finite_at_step = trainer.global_step
             return
-        name = next(n for n, g in gradients if not torch.isfinite(g).all())
-        batch_idx = trainer.fit_loop.epoch_loop.batch_progress.current.ready - 1
-        self._stop(trainer, f"the gradient of {name} is not finite", batch_idx)
+        since = (
+            "since the start of training"
+            if self._finite_at_step is None
+            else f"since global step {self._finite_at_step}, when they were last checked"
+        )
+        self._stop(
+            trainer,
+            f"{name} was found no longer finite {when} (the weights became so {since})",
+            self._batch_idx,
+        )
 
     @staticmethod
     def _all_finite(tensors: list[torch.Tensor]) -> bool:
-        """Whether every element of every tensor is finite: the guard's one host sync a check.
-
-        Each tensor is reduced to a flag on the device, the flags to one, and only that is read.
+        """Whether every element of every tensor is finite, possibly ``False`` when a norm
+        overflows on finite values (the callers then check exactly): the guard's one host sync
+        a check. The norms come from one fused reduction, and only their combined flag is read.
         """
         if not tensors:
             return True
-        flags = [torch.isfinite(tensor).all() for tensor in tensors]
-        return bool(torch.stack(flags).all())
+        # Accumulated in float32 whatever the tensors' precision: a half-precision norm would
+        # overflow on ordinary weights, and one dtype lets the norms be stacked.
+        norms = torch._foreach_norm(tensors, 2, dtype=torch.float32)
+        return bool(torch.isfinite(torch.stack(norms)).all())
 
     @staticmethod
     def _stop(trainer: L.Trainer, what: str, batch_idx: int) -> NoReturn:
