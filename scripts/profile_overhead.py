@@ -40,6 +40,7 @@ from benchmark import (
     experiment,
     framework_pass,
     hand_written_pass,
+    made_process_wide,
     rewrite_report,
 )
 from benchmark_data import _cpu_model, _quiet
@@ -121,6 +122,7 @@ def hand_written_rows(run: dict[str, Any]) -> dict[str, float]:
 
 def profile(args: argparse.Namespace, name: str, overrides: list[str]) -> dict[str, Any]:
     cfg, data = experiment(args, *overrides)
+    made_process_wide(cfg)
     batches, val = epoch_batches(data, args.batches)
     device = torch.device("cpu")
     pairs = []
