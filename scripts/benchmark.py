@@ -63,6 +63,7 @@ import argparse
 import json
 import math
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -117,6 +118,9 @@ CI_METHOD = "binomial order statistics (distribution-free) of the paired ratios"
 BUSY_LOAD_PER_CORE = 0.5
 """A load average at the start above this share of the cores: other work was running."""
 TARGET_WAIT_SHARE = 0.10
+QUICK_DATA = ["data.source.num_train=256", "data.source.num_val=64", "data.source.num_test=64",
+              "data.batch_size=32"]  # fmt: skip
+"""``--quick``: tiny data, to check a script runs."""
 EXPERIMENTS = {
     "default": [],
     "large (128 px, transformer text)": [
@@ -137,11 +141,14 @@ class EpochClock(L.Callback):
     def __init__(self, epoch: int) -> None:
         self.epoch = epoch
         self.start = self.train_end = self.end = self.cpu_start = self.cpu_end = 0.0
+        self.faults = 0
+        """Minor page faults in the epoch: memory the system had to hand the process."""
 
     def on_train_epoch_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         if trainer.current_epoch == self.epoch:
             synchronize(module.device)
             self.start, self.cpu_start = time.perf_counter(), time.process_time()
+            self.faults = -resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 
     def on_train_batch_end(
         self, trainer: L.Trainer, module: L.LightningModule, outputs: Any, batch: Any, index: int
@@ -153,6 +160,7 @@ class EpochClock(L.Callback):
     def on_train_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         synchronize(module.device)
         self.end, self.cpu_end = time.perf_counter(), time.process_time()
+        self.faults += resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 
 
 class InMemory:
@@ -247,6 +255,7 @@ def framework_pass(
         "epoch_s": clock.end - clock.start,
         "train_s": clock.train_end - clock.start,
         "cpu_s": clock.cpu_end - clock.cpu_start,
+        "page_faults": clock.faults,
         "val_f1": val_f1,
         **({"profile": {a: sum(d) for a, d in profiler.recorded_durations.items()}}
            if profiler else {}),
@@ -652,9 +661,10 @@ def describe_run(number: int, run: dict[str, Any]) -> str:
         text += " " + run["note"]
     if busy(run):
         text += (
-            f" Other work was running on the machine: the load average was {load['start']} on "
-            f"{run['cores']} cores when the run started, so its absolute times are slower and "
-            "noisier than an idle machine's; read the ratios, measured side by side."
+            f" Other work had been running on the machine: the load average (of the last "
+            f"minute) was {load['start']} on {run['cores']} cores when the run started, so its "
+            "absolute times may be slower and noisier than an idle machine's; read the ratios, "
+            "measured side by side."
         )
     return text
 
@@ -766,6 +776,10 @@ def overhead_lines(figures: dict[str, Any]) -> list[str]:
     return lines
 
 
+SHARED_COMPUTE = ("forward, loss, metric update", "zero_grad", "backward", "optimizer step")
+"""The profile's rows both loops run the same code in: their gaps are noise."""
+
+
 def overhead_profile_lines(profile: dict[str, Any]) -> list[str]:
     """Where the framework's time per step goes, against the hand-written loop's."""
     load = profile["load_average"]
@@ -799,6 +813,15 @@ def overhead_profile_lines(profile: dict[str, Any]) -> list[str]:
             ),
             f"| **whole epoch** | **{e['framework_ms']:.1f}** | **{e['hand_written_ms']:.1f}** "
             f"| **{e['gap_ms']:+.1f}** |",
+            "",
+        ]
+        own = sum(r["gap_ms"] for r in e["rows"] if r["row"] not in SHARED_COMPUTE)
+        lines += [
+            f"The framework's own work, the gaps of every row but the shared computation "
+            f"({', '.join(SHARED_COMPUTE)}): **{own:.2f} ms a step, {own / e['framework_ms']:.1%} "
+            "of its epoch**. The shared rows differ from pair to pair by what the machine does "
+            "to both loops alike (several milliseconds a step, either way), which is why the "
+            "overhead's size is the paired measurement above and this table says where it goes.",
             "",
         ]
     return lines
@@ -1079,8 +1102,7 @@ def main() -> None:
     if args.compile:
         args.base.append("model.compile=true")
     if args.quick:
-        args.base += ["data.source.num_train=256", "data.source.num_val=64",
-                      "data.source.num_test=64", "data.batch_size=32"]  # fmt: skip
+        args.base += QUICK_DATA
         args.repeats, args.batches, args.scaling_repeats = 1, 3, 1
         args.scaling_sizes, args.scaling_images = ["128", "256"], ["32", "64"]
         del EXPERIMENTS["large (128 px, transformer text)"]  # the default one checks the script

@@ -31,6 +31,7 @@ import torch
 from benchmark import (
     EXPERIMENTS,
     HOST_MEMORY_OUT,
+    QUICK_DATA,
     ROOT,
     epoch_batches,
     experiment,
@@ -57,6 +58,7 @@ def child(args: argparse.Namespace, name: str, setting: str) -> dict[str, Any]:
     command = [
         sys.executable, __file__, "--one-pass", setting, "--experiment", name,
         "--batches", str(args.batches), "--data-dir", str(args.data_dir), "--work", str(args.work),
+        *(["--quick"] if args.quick else []),
     ]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
     if done.returncode:
@@ -103,8 +105,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=HOST_MEMORY_OUT)
     parser.add_argument("--one-pass", choices=list(SETTINGS), help=argparse.SUPPRESS)
     parser.add_argument("--experiment", choices=list(EXPERIMENTS), help=argparse.SUPPRESS)
+    parser.add_argument("--quick", action="store_true", help="tiny data: checks the script only")
     args = parser.parse_args()
-    args.base = []
+    args.base = QUICK_DATA if args.quick else []
     if args.one_pass:
         one_pass(args)
         return
@@ -116,7 +119,7 @@ def main() -> None:
         "experiments": experiments,
         "date": str(date.today()),
         "command": f"python scripts/benchmark_host_memory.py --pairs {args.pairs} "
-        f"--batches {args.batches}",
+        f"--batches {args.batches}" + (" --quick" if args.quick else ""),
         "machine": f"{_cpu_model()}, {os.cpu_count()} cores",
         "torch": torch.__version__,
         "lightning": L.__version__,

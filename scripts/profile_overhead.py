@@ -34,6 +34,7 @@ from lightning.pytorch.profilers import SimpleProfiler
 from benchmark import (
     EXPERIMENTS,
     PROFILE_OUT,
+    QUICK_DATA,
     ROOT,
     Sections,
     epoch_batches,
@@ -189,8 +190,9 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=ROOT / "outputs" / "benchmark")
     parser.add_argument("--out", type=Path, default=PROFILE_OUT)
     parser.add_argument("--note", default="", help="a sentence on the run, for the report")
+    parser.add_argument("--quick", action="store_true", help="tiny data: checks the script only")
     args = parser.parse_args()
-    args.base = []
+    args.base = QUICK_DATA if args.quick else []
     _quiet()
     began, load = time.perf_counter(), os.getloadavg()[0]
     experiments = {
@@ -202,7 +204,8 @@ def main() -> None:
         "experiments": experiments,
         "date": str(date.today()),
         "command": "python scripts/profile_overhead.py "
-        + f"--repeats {args.repeats} --batches {args.batches}",
+        + f"--repeats {args.repeats} --batches {args.batches}"
+        + (" --quick" if args.quick else ""),
         "machine": f"{_cpu_model()}, {os.cpu_count()} cores",
         "torch": torch.__version__,
         "lightning": L.__version__,

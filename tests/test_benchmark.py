@@ -15,8 +15,19 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from benchmark import describe_run, median_ci, merged, overhead_sentence  # noqa: E402
+from benchmark import (  # noqa: E402
+    HOST_MEMORY_OUT,
+    PROFILE_OUT,
+    SHARED_COMPUTE,
+    describe_run,
+    host_memory_lines,
+    median_ci,
+    merged,
+    overhead_profile_lines,
+    overhead_sentence,
+)
 from benchmark_feature_cache import section, summary  # noqa: E402
+from profile_overhead import ROWS, framework_rows, hand_written_rows  # noqa: E402
 
 
 def test_the_median_interval_takes_the_binomial_order_statistics():
@@ -80,7 +91,7 @@ def test_a_busy_machine_is_named_in_the_report():
     run = {"sections": ["overhead"], "date": "2026-12-01", "command": "c", "machine": "m",
            "torch": "t", "lightning": "l", "threads": 2, "pairs": 9, "repeats": 5, "cores": 2,
            "load_average": {"start": 3.2, "end": 4.0}}  # fmt: skip
-    assert "Other work was running on the machine" in describe_run(1, run)
+    assert "Other work had been running on the machine" in describe_run(1, run)
     idle = {**run, "load_average": {"start": 0.3, "end": 2.0}}
     assert "Other work" not in describe_run(1, idle)
 
@@ -108,6 +119,80 @@ def test_the_published_overhead_figures_hold_together_and_are_quoted():
         assert row["sentence"] in report and row["sentence"] in readme
     default = figures["overhead"]["default"]
     assert f"ratio {default['median_ratio']:.3f}, 95% CI {default['ci95']['lower']:.3f}–" in readme
+
+
+def test_the_published_overhead_profile_holds_together_and_is_quoted():
+    figures = json.loads(PROFILE_OUT.read_text())
+    report = (ROOT / "docs" / "performance.md").read_text()
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    assert "\n".join(overhead_profile_lines(figures)) in report
+    for e in figures["experiments"].values():
+        for p in e["pairs"]:  # each pair's rows follow from its raw profile and timers
+            assert framework_rows(p["framework"]) == pytest.approx(p["framework"]["rows"], abs=1e-4)
+            hand = hand_written_rows(p["hand_written"])
+            assert hand == pytest.approx(p["hand_written"]["rows"], abs=1e-9)
+        assert [r["row"] for r in e["rows"]] == list(ROWS)
+        for r in e["rows"]:
+            gaps = [(p["framework"]["rows"][r["row"]] - p["hand_written"]["rows"][r["row"]])
+                    / e["steps"] for p in e["pairs"]]  # fmt: skip
+            assert r["gap_ms"] == pytest.approx(1000 * statistics.median(gaps))
+    default = figures["experiments"]["default"]
+    own = sum(r["gap_ms"] for r in default["rows"] if r["row"] not in SHARED_COMPUTE)
+    assert f"{own:.1f} ms a step" in readme
+
+
+def test_the_published_host_memory_figures_hold_together_and_are_quoted():
+    figures = json.loads(HOST_MEMORY_OUT.read_text())
+    report = (ROOT / "docs" / "performance.md").read_text()
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    assert "\n".join(host_memory_lines(figures)) in report
+    for e in figures["experiments"].values():
+        ratios = [p["reuse"]["epoch_s"] / p["no_reuse"]["epoch_s"] for p in e["pairs"]]
+        assert ratios == e["ratios"] and e["median_ratio"] == statistics.median(ratios)
+        ci = e["ci95"]
+        assert median_ci(ratios) == (ci["lower"], ci["upper"], ci["coverage"])
+        assert [p["order"][0] for p in e["pairs"]] == [
+            ["reuse", "no_reuse"][i % 2] for i in range(len(ratios))
+        ]
+        assert f"{e['median_ratio']:.3f}" in readme
+
+
+@pytest.mark.slow
+def test_the_overhead_profile_runs_and_finds_the_framework_only_work(tmp_path, data_dir):
+    out = tmp_path / "profile.json"
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "profile_overhead.py"), "--quick", "--repeats=1",
+         "--batches=3", "--experiments", "default", f"--out={out}", f"--work={tmp_path}",
+         f"--data-dir={data_dir}"],
+        capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    [e] = json.loads(out.read_text())["experiments"].values()
+    rows = {r["row"]: r for r in e["rows"]}
+    assert rows["non-finite guard, per step"]["framework_ms"] > 0
+    for row in (r for r in ROWS if r not in SHARED_COMPUTE and "validation" not in r
+                and "checkpoint writes" not in r):  # fmt: skip
+        assert rows[row]["hand_written_ms"] == pytest.approx(0, abs=0.5), row
+    for row in SHARED_COMPUTE:
+        assert rows[row]["framework_ms"] > 0 and rows[row]["hand_written_ms"] > 0, row
+
+
+@pytest.mark.slow
+def test_the_host_memory_benchmark_compares_fresh_processes(tmp_path, data_dir):
+    out = tmp_path / "host_memory.json"
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "benchmark_host_memory.py"), "--quick",
+         "--pairs=1", "--batches=8", "--experiments", "default", f"--out={out}",
+         f"--work={tmp_path}", f"--data-dir={data_dir}"],
+        capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    [e] = json.loads(out.read_text())["experiments"].values()
+    [pair] = e["pairs"]
+    assert pair["reuse"]["val_f1"] == pair["no_reuse"]["val_f1"]  # the same training
+    # Each in its own process, so only one reused freed memory: in the timed epoch, far fewer
+    # pages had to be handed to it.
+    assert pair["reuse"]["page_faults"] < 0.5 * pair["no_reuse"]["page_faults"]
 
 
 def test_the_published_feature_cache_figures_hold_together_and_are_quoted():
