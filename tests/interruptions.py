@@ -1,9 +1,11 @@
 """Callbacks that kill their own process with SIGKILL, as the kernel's out-of-memory killer or a
 node failure would, or give a test time to interrupt it from outside (``scontrol requeue``), for
-the tests of what survives that (imported by the tests' jobs)."""
+the tests of what survives that, and one that records who made a job's ranks (imported by the
+tests' jobs)."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -126,3 +128,25 @@ class SlowFirstAttempt(L.Callback):
         first_attempt = int(os.environ.get("SLURM_RESTART_COUNT", "0")) == 0
         if "SLURM_JOB_ID" in os.environ and first_attempt:
             time.sleep(self.seconds)
+
+
+class RecordProcesses(L.Callback):
+    """Each process writes what it saw of the distributed run when fitting started (its rank,
+    the world size, Lightning's cluster environment, Slurm's task id) to ``directory``, one
+    JSON file per rank: the test's evidence of who made the ranks."""
+
+    def __init__(self, directory: str) -> None:
+        self.directory = Path(directory)
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        seen = {
+            "global_rank": trainer.global_rank,
+            "world_size": trainer.world_size,
+            "num_nodes": trainer.num_nodes,
+            "cluster_environment": type(trainer.strategy.cluster_environment).__name__,
+            "slurm_procid": os.environ.get("SLURM_PROCID"),
+            "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
+            "pid": os.getpid(),
+        }
+        self.directory.mkdir(parents=True, exist_ok=True)
+        (self.directory / f"rank{trainer.global_rank}.json").write_text(json.dumps(seen))

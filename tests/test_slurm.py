@@ -26,6 +26,7 @@ from hydra.core.plugins import Plugins
 from hydra.plugins.launcher import Launcher
 from omegaconf import DictConfig, OmegaConf
 
+from rolefusion.commands.evaluate import evaluate
 from rolefusion.commands.report import report
 from rolefusion.config import register_configs
 
@@ -179,6 +180,30 @@ def test_submitting_without_waiting_is_refused_with_a_sweeper_that_needs_results
         launcher_for("hydra.launcher.wait=later")
 
 
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["hydra.launcher.nodes=2"],
+         r"hydra\.launcher\.nodes=2 but trainer\.num_nodes=1 \(job: .*model/fusion=concat"),
+        (["hydra.launcher.nodes=1", "+trainer.num_nodes=2"],
+         r"hydra\.launcher\.nodes=1 but trainer\.num_nodes=2"),
+        (["hydra.launcher.tasks_per_node=2", "trainer.devices=4"],
+         r"hydra\.launcher\.tasks_per_node=2 but trainer\.devices=4"),
+    ],
+)  # fmt: skip
+def test_a_job_whose_processes_slurm_and_lightning_disagree_on_is_refused_before_submission(
+    tmp_path, data_dir, overrides, message
+):
+    """Lightning would stop such a job only once it started, after its wait in the queue: the
+    launcher refuses the sweep before anything reaches Slurm (no sbatch is even needed)."""
+    pytest.importorskip("hydra_plugins.hydra_submitit_launcher", reason="the `slurm` extra")
+    result = run_sweep(tmp_path, data_dir, "hydra/launcher=slurm", "model/fusion=concat,late",
+                       *overrides, timeout=120)  # fmt: skip
+    assert result.returncode != 0
+    assert re.search(message, result.stderr), result.stderr[-3000:]
+    assert not list((tmp_path / "outputs").rglob(".submitit"))  # nothing was submitted
+
+
 @pytest.mark.slow
 def test_local_launcher_runs_each_job_in_its_own_process(tmp_path, data_dir):
     pytest.importorskip("hydra_plugins.hydra_submitit_launcher", reason="the `slurm` extra")
@@ -226,6 +251,48 @@ def test_job_killed_from_inside_is_reported_failed_and_the_others_finish(slurm, 
     assert (sweep / "0" / "metrics.json").is_file()
     assert (sweep / "2" / "metrics.json").is_file()
     assert not (sweep / "1" / "metrics.json").exists()
+
+
+TWO_TASKS = [
+    "hydra.launcher.tasks_per_node=2",
+    # trainer=ddp as on a GPU node, on the CPU: one process per device, ranks from Slurm.
+    "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2", "trainer.precision=32-true",
+    "trainer.deterministic=true",
+]  # fmt: skip
+
+
+@pytest.mark.slow
+def test_a_two_task_job_is_one_ddp_run_whose_ranks_come_from_slurm(slurm, tmp_path, data_dir):
+    """33 test examples over 2 ranks: each counted once, and the metrics those of one process
+    evaluating the same checkpoint."""
+    ranks = tmp_path / "ranks"
+    result = slurm_sweep(
+        tmp_path, data_dir, *TWO_TASKS, "trainer.max_epochs=1", "data.source.num_test=33",
+        "data.source.num_val=31", "+callbacks.ranks._target_=interruptions.RecordProcesses",
+        f"+callbacks.ranks.directory={ranks}",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    seen = [json.loads(path.read_text()) for path in sorted(ranks.glob("rank*.json"))]
+    assert [s["global_rank"] for s in seen] == [0, 1]
+    assert {s["slurm_procid"] for s in seen} == {"0", "1"}  # srun's tasks, not spawned
+    assert all(s["world_size"] == 2 and s["cluster_environment"] == "SLURMEnvironment"
+               for s in seen)  # fmt: skip
+    assert len({s["slurm_job_id"] for s in seen}) == 1 and len({s["pid"] for s in seen}) == 2
+    sweep = sweep_directory(tmp_path)
+    (run,) = [path for path in sweep.iterdir() if path.name.isdigit()]
+    written = json.loads((run / "metrics.json").read_text())
+    assert sum(map(sum, written["confusion_matrix"])) == 33
+    ids = [line.split(",", 1)[0] for line in (run / "predictions.csv").read_text().splitlines()]
+    assert ids[1:] == [f"test-{i:05d}" for i in range(33)]
+    checkpoints = sorted(p.name for p in (run / "checkpoints").iterdir())
+    assert len(checkpoints) == 2 and "last.ckpt" in checkpoints, checkpoints  # no rank's extra
+    single = evaluate(written["best_checkpoint"], "test")
+    assert single["confusion_matrix"] == written["confusion_matrix"]
+    for name in ("acc", "precision", "recall", "f1", "loss"):
+        assert written["metrics"][f"test/{name}"] == pytest.approx(
+            single["metrics"][f"test/{name}"], abs=1e-6
+        ), name
+    assert wait_until_ended(sweep, tasks=1) == {0: "COMPLETED"}
 
 
 def job_attempts(job: str, timeout: float = 120) -> list[str]:

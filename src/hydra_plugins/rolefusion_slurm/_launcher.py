@@ -82,9 +82,10 @@ class SlurmLauncher(submitit_launcher.SlurmLauncher):
              Singleton.get_state())
             for number, overrides in zip(numbers, job_overrides, strict=True)
         ]  # fmt: skip
-        directories = [
-            self._run_directory(o, n) for o, n in zip(job_overrides, numbers, strict=True)
-        ]
+        configs = [self._job_config(o, n) for o, n in zip(job_overrides, numbers, strict=True)]
+        for config, overrides in zip(configs, job_overrides, strict=True):
+            _check_processes_match(self.params, config.trainer, overrides)
+        directories = [str(config.hydra.sweep.subdir) for config in configs]
         if busy := still_queued(sweep_dir, directories):
             raise RuntimeError(
                 f"{sweep_dir}: Slurm still has jobs {', '.join(busy)} of an earlier submission of "
@@ -122,14 +123,14 @@ class SlurmLauncher(submitit_launcher.SlurmLauncher):
         )
         return executor
 
-    def _run_directory(self, overrides: Sequence[str], number: int) -> str:
-        """The run directory of job ``number``, relative to the sweep's (``hydra.sweep.subdir``
-        may interpolate the job's overrides or number)."""
+    def _job_config(self, overrides: Sequence[str], number: int) -> DictConfig:
+        """Job ``number``'s whole config, as the job will compose it: its run directory
+        (``hydra.sweep.subdir`` may interpolate the job's overrides or number) and trainer."""
         assert self.hydra_context is not None and self.config is not None
         config = self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
         with open_dict(config.hydra.job) as job:
             job.num = number
-        return str(config.hydra.sweep.subdir)
+        return config
 
     @staticmethod
     def _submitted(overrides: Sequence[str]) -> JobReturn:
@@ -155,4 +156,29 @@ def _check_nothing_needs_results(sweeper: DictConfig) -> None:
             f"hydra.launcher.wait=false with hydra.sweeper.max_batch_size="
             f"{sweeper.max_batch_size}: batches each wait for the previous one to end. Limit "
             "the runs at once with hydra.launcher.array_parallelism instead."
+        )
+
+
+def _check_processes_match(
+    launcher: dict[str, Any], trainer: DictConfig, overrides: Sequence[str]
+) -> None:
+    """Refuse, before anything is submitted, a job whose Slurm allocation and Lightning
+    disagree on its processes: Lightning takes its ranks from Slurm and stops the job (after
+    its wait in the queue) when ``trainer.num_nodes`` is not the job's node count, or when
+    ``trainer.devices`` is not its tasks per node."""
+    job = " ".join(filter_overrides(overrides)) or "(no overrides)"
+    nodes, num_nodes = launcher.get("nodes") or 1, trainer.get("num_nodes") or 1
+    if nodes != num_nodes:
+        raise ValueError(
+            f"hydra.launcher.nodes={nodes} but trainer.num_nodes={num_nodes} (job: {job}): "
+            f"each run would get {nodes} node(s) from Slurm and Lightning would expect "
+            f"{num_nodes}. Set both to the same number, e.g. trainer.num_nodes={nodes}."
+        )
+    tasks, devices = launcher.get("tasks_per_node") or 1, trainer.get("devices")
+    if tasks > 1 and isinstance(devices, int) and devices > 0 and devices != tasks:
+        raise ValueError(
+            f"hydra.launcher.tasks_per_node={tasks} but trainer.devices={devices} (job: {job}): "
+            "Lightning runs one process per device and takes them from Slurm's tasks, so each "
+            f"node needs as many tasks as devices. Set both to the same number, e.g. "
+            f"trainer.devices={tasks}."
         )
