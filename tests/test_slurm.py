@@ -266,11 +266,14 @@ def test_a_two_task_job_is_one_ddp_run_whose_ranks_come_from_slurm(slurm, tmp_pa
     """33 test examples over 2 ranks: each counted once, and the metrics those of one process
     evaluating the same checkpoint."""
     ranks = tmp_path / "ranks"
-    result = slurm_sweep(
-        tmp_path, data_dir, *TWO_TASKS, "trainer.max_epochs=1", "data.source.num_test=33",
-        "data.source.num_val=31", "+callbacks.ranks._target_=interruptions.RecordProcesses",
-        f"+callbacks.ranks.directory={ranks}",
+    command = train_command(
+        tmp_path, data_dir, "hydra/launcher=slurm", "hydra.launcher.partition=debug", *TWO_TASKS,
+        "trainer.max_epochs=1", "data.source.num_test=33", "data.source.num_val=31",
+        "+callbacks.ranks._target_=interruptions.RecordProcesses",
+        f"+callbacks.ranks.directory={ranks}", multirun=True,
     )  # fmt: skip
+    result = subprocess.run(command, cwd=tmp_path, env=train_env(), capture_output=True,
+                            text=True, timeout=SWEEP_TIMEOUT_S)  # fmt: skip
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     seen = [json.loads(path.read_text()) for path in sorted(ranks.glob("rank*.json"))]
     assert [s["global_rank"] for s in seen] == [0, 1]
@@ -278,12 +281,15 @@ def test_a_two_task_job_is_one_ddp_run_whose_ranks_come_from_slurm(slurm, tmp_pa
     assert all(s["world_size"] == 2 and s["cluster_environment"] == "SLURMEnvironment"
                for s in seen)  # fmt: skip
     assert len({s["slurm_job_id"] for s in seen}) == 1 and len({s["pid"] for s in seen}) == 2
-    sweep = sweep_directory(tmp_path)
+    sweep = sweep_directory(tmp_path, "train")
     (run,) = [path for path in sweep.iterdir() if path.name.isdigit()]
     written = json.loads((run / "metrics.json").read_text())
     assert sum(map(sum, written["confusion_matrix"])) == 33
     ids = [line.split(",", 1)[0] for line in (run / "predictions.csv").read_text().splitlines()]
     assert ids[1:] == [f"test-{i:05d}" for i in range(33)]
+    log = (run / "train.log").read_text()  # rank 0's alone: rank 1 logs to its task's stderr
+    assert "GLOBAL_RANK: 0" in log and "GLOBAL_RANK: 1" not in log and "[rank: 1]" not in log
+    assert log.count("Job completed successfully") == 1
     checkpoints = sorted(p.name for p in (run / "checkpoints").iterdir())
     assert len(checkpoints) == 2 and "last.ckpt" in checkpoints, checkpoints  # no rank's extra
     single = evaluate(written["best_checkpoint"], "test")
@@ -292,7 +298,6 @@ def test_a_two_task_job_is_one_ddp_run_whose_ranks_come_from_slurm(slurm, tmp_pa
         assert written["metrics"][f"test/{name}"] == pytest.approx(
             single["metrics"][f"test/{name}"], abs=1e-6
         ), name
-    assert wait_until_ended(sweep, tasks=1) == {0: "COMPLETED"}
 
 
 def job_attempts(job: str, timeout: float = 120) -> list[str]:
@@ -328,16 +333,22 @@ def tail(path: Path, characters: int = 3000) -> str:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("tasks", [1, 2])
 def test_requeued_job_resumes_in_its_run_directory_to_the_uninterrupted_result(
-    slurm, tmp_path, data_dir
+    slurm, tmp_path, data_dir, tasks
 ):
+    """With two tasks, both ranks are requeued and resume; the uninterrupted reference is the
+    same two-process DDP run, started here by Lightning rather than by Slurm."""
     # Three epochs, and a pause once the first one's checkpoints are written: time to requeue
     # the job between epochs, as a preemption would.
     config = ["trainer.max_epochs=3", "logger=none",
               "+callbacks.pause._target_=interruptions.PauseAfterEpoch",
               "+callbacks.pause.seconds=5", "+callbacks.pause.epoch=0"]  # fmt: skip
-    command = train_command(tmp_path, data_dir, "hydra/launcher=slurm",
-                            "hydra.launcher.partition=debug", *config, multirun=True)  # fmt: skip
+    launcher = ["hydra/launcher=slurm", "hydra.launcher.partition=debug"]
+    if tasks == 2:
+        config += [o for o in TWO_TASKS if not o.startswith("hydra.")]
+        launcher += [o for o in TWO_TASKS if o.startswith("hydra.")]
+    command = train_command(tmp_path, data_dir, *launcher, *config, multirun=True)
     out, err = tmp_path / "sweep.out", tmp_path / "sweep.err"
     deadline, job = time.monotonic() + SWEEP_TIMEOUT_S, None
     with open(out, "w") as stdout, open(err, "w") as stderr:

@@ -41,6 +41,7 @@ from rolefusion.runs.data_modalities import drop_absent_modalities
 from rolefusion.runs.directory import (
     checkpoint_to_resume,
     finished_metrics,
+    log_file_on_rank_zero_only,
     record_checkpoint_overrides,
     record_failure,
     task_overrides,
@@ -57,6 +58,7 @@ log = logging.getLogger(__name__)
 def train(cfg: DictConfig) -> dict[str, float]:
     """Train and test one configuration; return every logged metric (``test/f1``, ...)."""
     check_targets(cfg)
+    log_file_on_rank_zero_only(rank_zero_only.rank)
     output_dir = Path(cfg.paths.output_dir)
     done = finished_metrics(output_dir, task_overrides())
     if done is not None:

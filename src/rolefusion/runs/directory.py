@@ -112,3 +112,16 @@ def record_failure(output_dir: Path, error: BaseException) -> None:
             "overrides": task_overrides(),
         },
     )
+
+
+def log_file_on_rank_zero_only(rank: int) -> None:
+    """In every rank of a multi-process job but the first, stop writing the run's log file
+    (Hydra's ``train.log``): each rank runs the whole command, and the run directory holds one
+    run's files, written by rank 0. The other ranks still log to their stderr (under Slurm,
+    each task's own ``.err`` file)."""
+    if rank == 0:
+        return
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if isinstance(h, logging.FileHandler)]:
+        root.removeHandler(handler)
+        handler.close()
