@@ -1,0 +1,88 @@
+"""``scripts/benchmark_sweep_cost.py``: the cost model's arithmetic on hand-made numbers, the
+published figures against their JSON, and the script end to end on tiny data."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from benchmark_sweep_cost import (  # noqa: E402
+    CORES_PER_JOB,
+    EPOCHS,
+    OUT,
+    SEEDS,
+    batched_wall_time,
+    job_seconds,
+    markdown,
+    parts,
+    sweep,
+    wall_time,
+)
+
+LOG = """[2026-12-02 10:00:00,000][rolefusion.commands.train][INFO] - run directory: /x
+[2026-12-02 10:00:02,500][lightning.pytorch.utilities.rank_zero][INFO] - GPU available: False
+[2026-12-02 10:00:10,500][rolefusion.runs.epoch_lines][INFO] - epoch 1/1  train/loss=1.0
+an unstamped line
+[2026-12-02 10:00:13,000][rolefusion.commands.train][INFO] - metrics: /x/metrics.json
+"""
+
+
+def test_a_job_is_cut_into_start_up_epoch_and_test_by_its_log():
+    cut = parts(LOG, wall_s=20.0)
+    assert cut == pytest.approx({"epoch_s": 8.0, "test_s": 2.5, "startup_s": 9.5})
+    assert job_seconds(cut, epochs=5) == pytest.approx(9.5 + 5 * 8.0 + 2.5)
+
+
+def test_jobs_start_in_order_as_slots_free_up():
+    assert wall_time([4, 1, 1, 1, 1], slots=2) == 4  # the long one, the short ones beside it
+    assert wall_time([1, 1, 1, 1, 4], slots=2) == 6  # the long one last waits for a slot
+    assert wall_time([3, 3, 3], slots=1) == 9 == sum([3, 3, 3])
+    assert wall_time([3, 3, 3], slots=72) == 3
+    assert batched_wall_time([4, 1, 1, 1], batch=2) == 5  # each pair waits for its slowest
+
+
+def test_a_sweep_counts_every_seed_and_its_cores():
+    jobs = [{"startup_s": 10, "epoch_s": 20, "test_s": 5}, {"startup_s": 10, "epoch_s": 2,
+                                                             "test_s": 5}]  # fmt: skip
+    result = sweep(jobs, seeds=3, epochs=5)
+    assert result["jobs"] == 6
+    assert result["core_hours"] == pytest.approx(3 * (115 + 25) * CORES_PER_JOB / 3600)
+    assert result["wall_h"]["1"] == pytest.approx(3 * (115 + 25) / 3600)
+    # Slots of 115 and 115 s, then the third 115 s job after one, the 25 s ones after the other.
+    assert result["wall_h"]["2"] == pytest.approx(2 * 115 / 3600)
+
+
+def test_the_published_figures_hold_together():
+    if not OUT.exists():
+        pytest.skip("docs/scaling.json not measured yet")
+    figures = json.loads(OUT.read_text())
+    for name, jobs in figures["jobs"].items():
+        assert figures["sweeps"][name] == pytest.approx(sweep(jobs, SEEDS, EPOCHS))
+        for job in jobs:
+            assert job["startup_s"] + job["epoch_s"] + job["test_s"] == pytest.approx(job["wall_s"])
+    assert (ROOT / "docs" / "scaling.md").read_text() == markdown(figures) + "\n"
+
+
+@pytest.mark.slow
+def test_the_script_measures_models_and_checks_them_against_a_sweep(tmp_path, data_dir):
+    out = tmp_path / "scaling.json"
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "benchmark_sweep_cost.py"), "--quick",
+         "--fusions", "concat", f"--out={out}", f"--work={tmp_path}", f"--data-dir={data_dir}"],
+        capture_output=True, text=True, timeout=900, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    figures = json.loads(out.read_text())
+    assert [len(jobs) for jobs in figures["jobs"].values()] == [2, 1]  # lstm, transformer; large
+    for job in (j for jobs in figures["jobs"].values() for j in jobs):
+        assert job["startup_s"] > 1 and job["epoch_s"] > 0 and job["test_s"] > 0
+    validation = figures["validation"]
+    assert validation["predicted_s"] > 0 and validation["measured_s"] > 0
+    assert "The model against a real sweep" in out.with_suffix(".md").read_text()
