@@ -58,7 +58,7 @@ def child(args: argparse.Namespace, name: str, setting: str) -> dict[str, Any]:
     command = [
         sys.executable, __file__, "--one-pass", setting, "--experiment", name,
         "--batches", str(args.batches), "--data-dir", str(args.data_dir), "--work", str(args.work),
-        *(["--quick"] if args.quick else []),
+        *(["--quick"] if args.quick else []), "--overrides", *args.overrides,
     ]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
     if done.returncode:
@@ -106,8 +106,9 @@ def main() -> None:
     parser.add_argument("--one-pass", choices=list(SETTINGS), help=argparse.SUPPRESS)
     parser.add_argument("--experiment", choices=list(EXPERIMENTS), help=argparse.SUPPRESS)
     parser.add_argument("--quick", action="store_true", help="tiny data: checks the script only")
+    parser.add_argument("--overrides", nargs="*", default=[], help="more config overrides")
     args = parser.parse_args()
-    args.base = QUICK_DATA if args.quick else []
+    args.base = [*(QUICK_DATA if args.quick else []), *args.overrides]
     if args.one_pass:
         one_pass(args)
         return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -12,6 +13,7 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
+from rolefusion.commands.evaluate import evaluate
 from rolefusion.config import register_configs
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
@@ -104,3 +106,19 @@ def compose_train(tmp_path: Path, data_dir: Path) -> Callable[..., DictConfig]:
         return compose_config(tmp_path, data or data_dir, *overrides)
 
     return _compose
+
+
+def assert_distributed_run_counts_each_test_example_once(run: Path, examples: int) -> None:
+    """A multi-process run's ``metrics.json`` and ``predictions.csv`` (its ranks' shares
+    gathered) count each of ``examples`` test examples once, in the split's order, and its
+    metrics are those of one process evaluating the same checkpoint."""
+    written = json.loads((run / "metrics.json").read_text())
+    assert sum(map(sum, written["confusion_matrix"])) == examples
+    ids = [line.split(",", 1)[0] for line in (run / "predictions.csv").read_text().splitlines()]
+    assert ids[1:] == [f"test-{i:05d}" for i in range(examples)]
+    single = evaluate(written["best_checkpoint"], "test")
+    assert single["confusion_matrix"] == written["confusion_matrix"]
+    for name in ("acc", "precision", "recall", "f1", "loss"):
+        assert written["metrics"][f"test/{name}"] == pytest.approx(
+            single["metrics"][f"test/{name}"], abs=1e-6
+        ), name
