@@ -429,6 +429,17 @@ def overhead_sentence(median: float, lower: float, upper: float) -> str:
     )
 
 
+def add_pass_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of the scripts that run this module's passes on its experiments."""
+    parser.add_argument("--batches", type=int, default=12, help="training batches per epoch")
+    parser.add_argument(
+        "--experiments", nargs="+", choices=[name.split()[0] for name in EXPERIMENTS],
+        default=[name.split()[0] for name in EXPERIMENTS],
+    )  # fmt: skip
+    parser.add_argument("--data-dir", type=Path, default=ROOT / "outputs" / "benchmark" / "data")
+    parser.add_argument("--work", type=Path, default=ROOT / "outputs" / "benchmark")
+
+
 def epoch_batches(data: RoleFusionDataModule, count: int) -> tuple[list[Batch], list[Batch]]:
     """The first ``count`` training batches and validation batches in a real epoch's
     proportion, collated into memory once."""

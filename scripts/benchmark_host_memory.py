@@ -33,6 +33,7 @@ from benchmark import (
     HOST_MEMORY_OUT,
     QUICK_DATA,
     ROOT,
+    add_pass_arguments,
     epoch_batches,
     experiment,
     framework_pass,
@@ -95,13 +96,7 @@ def measure(args: argparse.Namespace, name: str) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=7)
-    parser.add_argument("--batches", type=int, default=12, help="training batches per epoch")
-    parser.add_argument(
-        "--experiments", nargs="+", choices=[name.split()[0] for name in EXPERIMENTS],
-        default=[name.split()[0] for name in EXPERIMENTS],
-    )  # fmt: skip
-    parser.add_argument("--data-dir", type=Path, default=ROOT / "outputs" / "benchmark" / "data")
-    parser.add_argument("--work", type=Path, default=ROOT / "outputs" / "benchmark")
+    add_pass_arguments(parser)
     parser.add_argument("--out", type=Path, default=HOST_MEMORY_OUT)
     parser.add_argument("--one-pass", choices=list(SETTINGS), help=argparse.SUPPRESS)
     parser.add_argument("--experiment", choices=list(EXPERIMENTS), help=argparse.SUPPRESS)

@@ -35,8 +35,8 @@ from benchmark import (
     EXPERIMENTS,
     PROFILE_OUT,
     QUICK_DATA,
-    ROOT,
     Sections,
+    add_pass_arguments,
     epoch_batches,
     experiment,
     framework_pass,
@@ -181,13 +181,7 @@ def profile(args: argparse.Namespace, name: str, overrides: list[str]) -> dict[s
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5, help="pairs, order alternating")
-    parser.add_argument("--batches", type=int, default=12, help="training batches per epoch")
-    parser.add_argument(
-        "--experiments", nargs="+", choices=[name.split()[0] for name in EXPERIMENTS],
-        default=[name.split()[0] for name in EXPERIMENTS],
-    )  # fmt: skip
-    parser.add_argument("--data-dir", type=Path, default=ROOT / "outputs" / "benchmark" / "data")
-    parser.add_argument("--work", type=Path, default=ROOT / "outputs" / "benchmark")
+    add_pass_arguments(parser)
     parser.add_argument("--out", type=Path, default=PROFILE_OUT)
     parser.add_argument("--note", default="", help="a sentence on the run, for the report")
     parser.add_argument("--quick", action="store_true", help="tiny data: checks the script only")
