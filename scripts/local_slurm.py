@@ -1,17 +1,25 @@
 #!/usr/bin/env python3
-"""A one-node Slurm cluster on localhost: for the tests, and to try a sweep without a cluster.
+"""A small Slurm cluster on localhost: for the tests, and to try a sweep without a cluster.
 
     python3 scripts/local_slurm.py install                  # Debian packages, where missing (root)
     python3 scripts/local_slurm.py start --state-dir DIR    # prints: export SLURM_CONF=DIR/etc/...
     python3 scripts/local_slurm.py status --state-dir DIR
     python3 scripts/local_slurm.py stop --state-dir DIR
 
-``start`` runs five daemons, every file of theirs under ``DIR`` and nothing in ``/etc``: munged
+``start`` runs six daemons, every file of theirs under ``DIR`` and nothing in ``/etc``: munged
 (its own key and socket), MariaDB (its own data directory, on a free port of 127.0.0.1), slurmdbd
-(accounting), slurmctld and slurmd (one node, ``localhost``, all of this machine's CPUs, one
-partition ``debug``). Slurm's commands find this cluster through ``SLURM_CONF``. Accounting is
-not optional: without it ``sacct`` knows no job, and submitit, which asks ``sacct`` how a job
-ended, waits forever for a job that was killed from inside (SIGKILL, as out-of-memory kills do).
+(accounting), slurmctld and two slurmd, one per node. Slurm's commands find this cluster through
+``SLURM_CONF``. Accounting is not optional: without it ``sacct`` knows no job, and submitit, which
+asks ``sacct`` how a job ended, waits forever for a job that was killed from inside (SIGKILL, as
+out-of-memory kills do).
+
+The two nodes, ``node1`` and ``node2``, are two slurmd on this host, each on its own port and
+each claiming all of its CPUs. Partition ``debug`` (the default) is ``node1`` alone: a one-node
+cluster whose jobs hold the machine. Partition ``two_nodes`` is both: a job of
+``--nodes=2`` gets a task on each, with the environment Slurm gives tasks on two machines
+(``SLURM_NODEID``, ``SLURM_JOB_NODELIST=node[1-2]``). The node names resolve nowhere (Slurm
+refuses a node named ``localhost`` beside another daemon of the host), so a multi-node job must
+be told its rendezvous address: ``MASTER_ADDR=127.0.0.1``.
 
 The daemons run as root (slurmd must; the others then need no access to a root-only ``DIR``).
 Their pids go to ``DIR/daemons.json``; ``stop`` ends those and only those, after cancelling the
@@ -36,10 +44,13 @@ from pathlib import Path
 PACKAGES = ["slurmctld", "slurmd", "slurm-client", "slurmdbd", "munge", "mariadb-server"]
 """Debian's packages (slurm-wlm split by daemon), one command each in :data:`COMMANDS`."""
 COMMANDS = ["slurmctld", "slurmd", "sbatch", "slurmdbd", "munged", "mariadbd"]
-DAEMONS = ["munged", "mariadbd", "slurmdbd", "slurmctld", "slurmd"]
-"""In start order; stopped in reverse."""
+NODES = ("node1", "node2")
+DAEMONS = ["munged", "mariadbd", "slurmdbd", "slurmctld", *(f"slurmd-{node}" for node in NODES)]
+"""In start order; stopped in reverse. ``slurmd-NODE`` is the slurmd of NODE."""
 CLUSTER = "rolefusion"
 PARTITION = "debug"
+"""The default partition: ``node1`` alone."""
+TWO_NODES_PARTITION = "two_nodes"
 DATABASE = "slurm_acct_db"
 MEMORY_MARGIN_MB = 1024
 """RealMemory is this machine's memory less this much, so the node is never short of its word."""
@@ -169,6 +180,7 @@ class Layout:
         self.daemons = self.root / "daemons.json"
 
     def pid_file(self, daemon: str) -> Path:
+        """``run/DAEMON.pid``; slurm.conf names the slurmd's ``run/slurmd-%n.pid`` (%n: node)."""
         return self.root / "run" / f"{daemon}.pid"
 
     def log_file(self, daemon: str) -> Path:
@@ -180,7 +192,7 @@ class Layout:
             self.munge,
             self.mysql,
             self.slurm / "ctld",
-            self.slurm / "spool",
+            *(self.slurm / "spool" / node for node in NODES),
             self.root / "run",
             self.root / "log",
         ):
@@ -190,6 +202,11 @@ class Layout:
         return {**os.environ, "SLURM_CONF": str(self.slurm_conf)}
 
 
+def program(daemon: str) -> str:
+    """The executable of a daemon of :data:`DAEMONS` (``slurmd-node1``: ``slurmd``)."""
+    return daemon.split("-")[0]
+
+
 def alive(pid: int, daemon: str) -> bool:
     """Is ``pid`` still this daemon (and not a zombie, nor a recycled pid)?"""
     try:
@@ -197,7 +214,7 @@ def alive(pid: int, daemon: str) -> bool:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except (OSError, IndexError):
         return False
-    return comm == daemon[:15] and state != "Z"
+    return comm == program(daemon)[:15] and state != "Z"
 
 
 def recorded(layout: Layout) -> dict[str, int]:
@@ -349,11 +366,15 @@ def write_configs(layout: Layout, ports: dict[str, int], password: str) -> None:
 
     cpus = os.cpu_count() or 1
     memory = max(memory_mb() - MEMORY_MARGIN_MB, 512)
-    conf = f"""# Written by scripts/local_slurm.py: a one-node cluster for the tests.
+    nodes = "\n".join(
+        f"NodeName={node} NodeHostname=localhost NodeAddr=127.0.0.1 Port={ports[f'slurmd-{node}']}"
+        f" CPUs={cpus} RealMemory={memory} State=UNKNOWN"
+        for node in NODES
+    )
+    conf = f"""# Written by scripts/local_slurm.py: a two-node cluster on this host, for the tests.
 ClusterName={CLUSTER}
 SlurmctldHost=localhost(127.0.0.1)
 SlurmctldPort={ports["slurmctld"]}
-SlurmdPort={ports["slurmd"]}
 SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
@@ -376,11 +397,12 @@ ReturnToService=2
 KillWait=5
 InactiveLimit=0
 StateSaveLocation={slurm / "ctld"}
-SlurmdSpoolDir={slurm / "spool"}
+# Two slurmd on this host: each its own spool, pid and log file (%n: the node's name).
+SlurmdSpoolDir={slurm / "spool" / "%n"}
 SlurmctldPidFile={layout.pid_file("slurmctld")}
-SlurmdPidFile={layout.pid_file("slurmd")}
+SlurmdPidFile={layout.pid_file("slurmd-%n")}
 SlurmctldLogFile={layout.log_file("slurmctld")}
-SlurmdLogFile={layout.log_file("slurmd")}
+SlurmdLogFile={layout.log_file("slurmd-%n")}
 SlurmctldDebug=info
 SlurmdDebug=info
 # Accounting through slurmdbd: sacct then knows how every job ended (submitit asks it).
@@ -390,8 +412,10 @@ AccountingStoragePass={layout.munge_socket}
 AccountingStorageHost=localhost
 AccountingStoragePort={ports["slurmdbd"]}
 JobCompType=jobcomp/none
-NodeName=localhost NodeAddr=127.0.0.1 CPUs={cpus} RealMemory={memory} State=UNKNOWN
-PartitionName={PARTITION} Nodes=localhost Default=YES MaxTime=INFINITE State=UP
+{nodes}
+# debug: one node holding the machine. two_nodes: for jobs of --nodes=2 (the CPUs are shared).
+PartitionName={PARTITION} Nodes={NODES[0]} Default=YES MaxTime=INFINITE State=UP
+PartitionName={TWO_NODES_PARTITION} Nodes={",".join(NODES)} MaxTime=INFINITE State=UP
 """
     layout.slurm_conf.write_text(conf)
 
@@ -399,7 +423,7 @@ PartitionName={PARTITION} Nodes=localhost Default=YES MaxTime=INFINITE State=UP
 def start_daemon(layout: Layout, pids: dict[str, int], daemon: str, *arguments: str) -> None:
     """Start a daemon that forks into the background; record its pid as soon as it has one."""
     layout.pid_file(daemon).unlink(missing_ok=True)
-    run([command(daemon), *arguments], env=layout.env())
+    run([command(program(daemon)), *arguments], env=layout.env())
     pids[daemon] = read_pid(layout, daemon)
     record(layout, pids)
 
@@ -425,34 +449,41 @@ def start_slurmdbd(layout: Layout, pids: dict[str, int]) -> None:
         say(f"added cluster {CLUSTER!r} to the accounting database")
 
 
-def node_state(layout: Layout) -> str:
+def node_states(layout: Layout) -> dict[str, str]:
+    """Each node's state (``idle``, ``mixed``, ...) as slurmctld sees it; empty without one."""
     try:
-        output = run([command("sinfo"), "-h", "-N", "-o", "%T"], env=layout.env(), timeout=10)
+        output = run([command("sinfo"), "-h", "-N", "-o", "%N %T"], env=layout.env(), timeout=10)
     except ClusterError:
-        return ""
-    return output.strip()
+        return {}
+    return dict(line.split() for line in output.splitlines() if line.strip())
 
 
 def start_slurm(layout: Layout, pids: dict[str, int]) -> None:
     start_daemon(layout, pids, "slurmctld", "-i")  # -i: carry on past unreadable saved state
-    start_daemon(layout, pids, "slurmd", "-N", "localhost")
+    for node in NODES:
+        start_daemon(layout, pids, f"slurmd-{node}", "-N", node)
     wait_for(
-        "the node to be idle", lambda: node_state(layout) == "idle", 60, layout.log_file("slurmd")
+        "the nodes to be idle",
+        lambda: node_states(layout) == dict.fromkeys(NODES, "idle"),
+        60,
+        layout.log_file(f"slurmd-{NODES[-1]}"),
     )
 
 
 def smoke_test(layout: Layout) -> None:
-    """A job through the whole chain: submit, schedule, run, and ``sacct`` knows it ended."""
+    """A job through the whole chain: submit, schedule, run a step on both nodes, and ``sacct``
+    knows it ended."""
     job = (
         run(
             [
                 command("sbatch"),
                 "--wait",
                 "--parsable",
-                f"--partition={PARTITION}",
+                f"--partition={TWO_NODES_PARTITION}",
+                f"--nodes={len(NODES)}",
                 "--output=/dev/null",
                 "--job-name=local_slurm_check",
-                "--wrap=true",
+                "--wrap=srun true",
             ],
             env=layout.env(),
             timeout=120,
@@ -475,7 +506,8 @@ def healthy(layout: Layout) -> bool:
     return (
         set(pids) == set(DAEMONS)
         and all(alive(pid, daemon) for daemon, pid in pids.items())
-        and node_state(layout) in ("idle", "mixed", "allocated")
+        and set(states := node_states(layout)) == set(NODES)
+        and all(state in ("idle", "mixed", "allocated") for state in states.values())
     )
 
 
@@ -497,7 +529,7 @@ def start(state_dir: Path) -> None:
         say("a previous start is half running: stopping it first")
         stop(state_dir)
     layout.make_directories()
-    ports = {daemon: free_port() for daemon in ("mariadbd", "slurmdbd", "slurmctld", "slurmd")}
+    ports = {daemon: free_port() for daemon in DAEMONS if daemon != "munged"}
     password = secrets.token_hex(12)
     pids: dict[str, int] = {}
     started = time.monotonic()
@@ -511,11 +543,13 @@ def start(state_dir: Path) -> None:
     start_slurmdbd(layout, pids)
     say(f"slurmdbd: pid {pids['slurmdbd']}, port {ports['slurmdbd']}")
     start_slurm(layout, pids)
-    say(f"slurmctld: pid {pids['slurmctld']}, slurmd: pid {pids['slurmd']}; node idle")
+    slurmds = ", ".join(f"{node} pid {pids[f'slurmd-{node}']}" for node in NODES)
+    say(f"slurmctld: pid {pids['slurmctld']}; slurmd: {slurmds}; nodes idle")
     smoke_test(layout)
     say(
-        f"cluster {CLUSTER!r} up in {time.monotonic() - started:.0f} s: partition {PARTITION!r}, "
-        f"{os.cpu_count()} CPUs; a test job ran and was accounted"
+        f"cluster {CLUSTER!r} up in {time.monotonic() - started:.0f} s: partition {PARTITION!r} "
+        f"({NODES[0]}, {os.cpu_count()} CPUs), partition {TWO_NODES_PARTITION!r} "
+        f"({', '.join(NODES)}); a two-node test job ran and was accounted"
     )
     print(export, flush=True)
 
@@ -595,12 +629,13 @@ def status(state_dir: Path) -> bool:
         pid = pids.get(daemon)
         running = pid is not None and alive(pid, daemon)
         ok &= running
-        print(f"{daemon:10} {'running, pid ' + str(pid) if running else 'not running'}")
-    state = node_state(layout) if ok else ""
-    print(f"node       {state or 'unknown'}")
+        print(f"{daemon:13} {'running, pid ' + str(pid) if running else 'not running'}")
+    states = node_states(layout) if ok else {}
+    for node in NODES:
+        print(f"{node:13} {states.get(node, 'unknown')}")
     if ok:
         print(f"export SLURM_CONF={layout.slurm_conf}")
-    return ok and state != ""
+    return ok and set(states) == set(NODES)
 
 
 def main(argv: list[str] | None = None) -> int:

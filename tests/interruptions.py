@@ -132,8 +132,8 @@ class SlowFirstAttempt(L.Callback):
 
 class RecordProcesses(L.Callback):
     """Each process writes what it saw of the distributed run when fitting started (its rank,
-    the world size, Lightning's cluster environment, Slurm's task id) to ``directory``, one
-    JSON file per rank: the test's evidence of who made the ranks."""
+    the world size, Lightning's cluster environment, Slurm's task and node ids) to
+    ``directory``, one JSON file per rank: the test's evidence of who made the ranks."""
 
     def __init__(self, directory: str) -> None:
         self.directory = Path(directory)
@@ -145,6 +145,8 @@ class RecordProcesses(L.Callback):
             "num_nodes": trainer.num_nodes,
             "cluster_environment": type(trainer.strategy.cluster_environment).__name__,
             "slurm_procid": os.environ.get("SLURM_PROCID"),
+            "slurm_nodeid": os.environ.get("SLURM_NODEID"),
+            "node_rank": trainer.node_rank,
             "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
             "pid": os.getpid(),
         }

@@ -184,7 +184,7 @@ def test_submitting_without_waiting_is_refused_with_a_sweeper_that_needs_results
     [
         (["hydra.launcher.nodes=2"],
          r"hydra\.launcher\.nodes=2 but trainer\.num_nodes=1 \(job: .*model/fusion=concat"),
-        (["hydra.launcher.nodes=1", "+trainer.num_nodes=2"],
+        (["hydra.launcher.nodes=1", "trainer.num_nodes=2"],
          r"hydra\.launcher\.nodes=1 but trainer\.num_nodes=2"),
         (["hydra.launcher.tasks_per_node=2", "trainer.devices=4"],
          r"hydra\.launcher\.tasks_per_node=2 but trainer\.devices=4"),
@@ -252,31 +252,59 @@ def test_job_killed_from_inside_is_reported_failed_and_the_others_finish(slurm, 
     assert not (sweep / "1" / "metrics.json").exists()
 
 
+MEET_ON_THIS_HOST = 'hydra.launcher.setup=["export MASTER_ADDR=127.0.0.1"]'
+"""The local cluster's node names resolve nowhere (scripts/local_slurm.py): as on a cluster
+whose short names do not resolve, a DDP job is told where its ranks meet."""
 TWO_TASKS = [
-    "hydra.launcher.tasks_per_node=2",
+    "hydra.launcher.tasks_per_node=2", MEET_ON_THIS_HOST,
     # trainer=ddp as on a GPU node, on the CPU: one process per device, ranks from Slurm.
     "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2", "trainer.precision=32-true",
     "trainer.deterministic=true",
 ]  # fmt: skip
+TWO_NODES = [
+    # One task on each of the local cluster's two nodes (two slurmd on this host).
+    "hydra.launcher.partition=two_nodes", "hydra.launcher.nodes=2", "trainer.num_nodes=2",
+    "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=1", "trainer.precision=32-true",
+    "trainer.deterministic=true",
+]  # fmt: skip
+
+
+def ddp_sweep(
+    root: Path, data_dir: Path, *overrides: str, timeout: float = SWEEP_TIMEOUT_S
+) -> subprocess.CompletedProcess:
+    """A one-epoch sweep of one multi-process job on the local cluster, each rank recording what
+    it saw in ``root/ranks``; 33 test examples, which no number of ranks divides evenly."""
+    command = train_command(
+        root, data_dir, "hydra/launcher=slurm", "hydra.launcher.partition=debug", *overrides,
+        "trainer.max_epochs=1", "data.source.num_test=33", "data.source.num_val=31",
+        "+callbacks.ranks._target_=interruptions.RecordProcesses",
+        f"+callbacks.ranks.directory={root / 'ranks'}", multirun=True,
+    )  # fmt: skip
+    try:
+        return subprocess.run(command, cwd=root, env=train_env(), capture_output=True, text=True,
+                              timeout=timeout)  # fmt: skip
+    except subprocess.TimeoutExpired as error:
+        pytest.fail(f"the sweep did not return in {timeout:.0f} s\n{error.stdout}")
 
 
 @pytest.mark.slow
-def test_a_two_task_job_is_one_ddp_run_whose_ranks_come_from_slurm(slurm, tmp_path, data_dir):
+@pytest.mark.parametrize(
+    ("overrides", "nodes"),
+    [(TWO_TASKS, ["0", "0"]), ([*TWO_NODES, MEET_ON_THIS_HOST], ["0", "1"])],
+    ids=["two tasks on one node", "one task on each of two nodes"],
+)
+def test_a_two_process_job_is_one_ddp_run_whose_ranks_come_from_slurm(
+    slurm, tmp_path, data_dir, overrides, nodes
+):
     """33 test examples over 2 ranks: each counted once, and the metrics those of one process
     evaluating the same checkpoint."""
-    ranks = tmp_path / "ranks"
-    command = train_command(
-        tmp_path, data_dir, "hydra/launcher=slurm", "hydra.launcher.partition=debug", *TWO_TASKS,
-        "trainer.max_epochs=1", "data.source.num_test=33", "data.source.num_val=31",
-        "+callbacks.ranks._target_=interruptions.RecordProcesses",
-        f"+callbacks.ranks.directory={ranks}", multirun=True,
-    )  # fmt: skip
-    result = subprocess.run(command, cwd=tmp_path, env=train_env(), capture_output=True,
-                            text=True, timeout=SWEEP_TIMEOUT_S)  # fmt: skip
+    result = ddp_sweep(tmp_path, data_dir, *overrides)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    seen = [json.loads(path.read_text()) for path in sorted(ranks.glob("rank*.json"))]
+    seen = [json.loads(path.read_text()) for path in sorted((tmp_path / "ranks").iterdir())]
     assert [s["global_rank"] for s in seen] == [0, 1]
     assert {s["slurm_procid"] for s in seen} == {"0", "1"}  # srun's tasks, not spawned
+    assert [s["slurm_nodeid"] for s in seen] == nodes
+    assert [s["node_rank"] for s in seen] == [int(node) for node in nodes]
     assert all(s["world_size"] == 2 and s["cluster_environment"] == "SLURMEnvironment"
                for s in seen)  # fmt: skip
     assert len({s["slurm_job_id"] for s in seen}) == 1 and len({s["pid"] for s in seen}) == 2
@@ -288,6 +316,25 @@ def test_a_two_task_job_is_one_ddp_run_whose_ranks_come_from_slurm(slurm, tmp_pa
     assert log.count("Job completed successfully") == 1
     checkpoints = sorted(p.name for p in (run / "checkpoints").iterdir())
     assert len(checkpoints) == 2 and "last.ckpt" in checkpoints, checkpoints  # no rank's extra
+
+
+@pytest.mark.slow
+def test_a_multi_node_job_whose_first_node_does_not_resolve_fails_at_once_naming_master_addr(
+    slurm, tmp_path, data_dir
+):
+    """Without MASTER_ADDR, each rank would retry the name ``node1`` for 30 minutes (here until
+    Slurm's time limit, 3 minutes, stops the job)."""
+    result = ddp_sweep(tmp_path, data_dir, *TWO_NODES, "hydra.launcher.timeout_min=3",
+                       timeout=120)  # fmt: skip
+    assert "failed        1" in result.stdout, result.stdout[-3000:] + result.stderr[-3000:]
+    sweep = sweep_directory(tmp_path, "train")
+    (run,) = [path for path in sweep.iterdir() if path.name.isdigit()]
+    failure = json.loads((run / "failed.json").read_text())
+    assert failure["error"] == "RendezvousAddressError", failure
+    assert "rank 0 of 2: the ranks meet at 'node1'" in failure["message"]
+    assert "SLURM_NODELIST=node[1-2]" in failure["message"]
+    assert "Export MASTER_ADDR" in failure["message"]
+    assert not (run / "checkpoints").exists() and not (tmp_path / "ranks").exists()
 
 
 def job_attempts(job: str, timeout: float = 120) -> list[str]:

@@ -51,6 +51,7 @@ from rolefusion.runs.modality_shares import summary_of
 from rolefusion.runs.optuna_pruning import pruned_epoch
 from rolefusion.runs.predictions import PREDICTIONS_FILE, collected_predictions, write_predictions
 from rolefusion.runs.provenance import provenance
+from rolefusion.runs.rendezvous import check_rendezvous_address
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +93,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     trainer: L.Trainer = instantiate(
         cfg.trainer, callbacks=instantiate_all(cfg.callbacks), logger=loggers or False
     )
+    check_rendezvous_address(trainer)
 
     if cfg.train:
         trainer.fit(model, datamodule=datamodule, ckpt_path=resume)
