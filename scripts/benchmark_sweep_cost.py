@@ -18,9 +18,14 @@ order, each as soon as a slot is free, as Slurm starts an array's tasks. The mod
 against one real sweep: ``hydra/launcher=local`` with ``hydra.sweeper.max_batch_size=2`` (two
 jobs at once, each pair after the previous one) is predicted, then run, and both are reported.
 
+On a GPU node, ``--device cuda`` measures the same jobs under ``trainer=gpu`` (one GPU a job)
+and adds them to the figures as the GPU rows, keeping the CPU ones; the local-launcher check is
+a CPU one and is not repeated there.
+
 Writes ``docs/scaling.json`` and ``docs/scaling.md``.
 
-    .venv/bin/python scripts/benchmark_sweep_cost.py           # ~20 min on 2 cores
+    .venv/bin/python scripts/benchmark_sweep_cost.py                # ~20 min on 2 cores
+    .venv/bin/python scripts/benchmark_sweep_cost.py --device cuda  # on a GPU node: the GPU rows
     .venv/bin/python scripts/benchmark_sweep_cost.py --report-only
 """
 
@@ -60,6 +65,8 @@ EPOCHS = 5
 """conf/trainer/cpu.yaml's max_epochs: what a sweep's job trains."""
 CORES_PER_JOB = 2
 """A job here uses the machine's 2 cores (2 torch threads): what its core-hours count."""
+DEVICE_OVERRIDES = {"cpu": [], "cuda": ["trainer=gpu"]}
+"""What each ``--device`` adds to every job: a GPU job is ``trainer=gpu``, one GPU."""
 SLOTS = (1, 2, 8, 16, 72)
 STAMP = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})\]")
 VALIDATION_JOBS = 4
@@ -89,7 +96,7 @@ def parts(log: str, wall_s: float) -> dict[str, float]:
 def train(args: argparse.Namespace, run_dir: Path, *overrides: str) -> tuple[str, float]:
     command = [sys.executable, "-m", "rolefusion.train", f"paths.data_dir={args.data_dir}",
                f"paths.log_dir={args.work}", f"hydra.run.dir={run_dir}", "logger=none",
-               *args.base, *overrides]  # fmt: skip
+               *args.base, *DEVICE_OVERRIDES[args.device], *overrides]  # fmt: skip
     shutil.rmtree(run_dir, ignore_errors=True)  # a finished run would not be trained again
     start = time.perf_counter()
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
@@ -138,13 +145,17 @@ def batched_wall_time(durations: Sequence[float], batch: int) -> float:
     return sum(max(durations[i : i + batch]) for i in range(0, len(durations), batch))
 
 
-def sweep(jobs: list[dict[str, Any]], seeds: int, epochs: int) -> dict[str, Any]:
+def sweep(
+    jobs: list[dict[str, Any]], seeds: int, epochs: int, device: str = "cpu"
+) -> dict[str, Any]:
     """The sweep of every measured configuration x ``seeds``, in Hydra's order (the last
-    swept key, the seed, varies fastest)."""
+    swept key, the seed, varies fastest). A CPU job holds :data:`CORES_PER_JOB` cores, a GPU
+    job one GPU."""
     durations = [job_seconds(job, epochs) for job in jobs for _ in range(seeds)]
+    hours = ("core_hours", CORES_PER_JOB) if device == "cpu" else ("gpu_hours", 1)
     return {
         "jobs": len(durations),
-        "core_hours": sum(durations) * CORES_PER_JOB / 3600,
+        hours[0]: sum(durations) * hours[1] / 3600,
         "wall_h": {str(s): wall_time(durations, s) / 3600 for s in SLOTS},
     }
 
@@ -178,53 +189,74 @@ def validate(
     }
 
 
-def markdown(figures: dict[str, Any]) -> str:
+def job_table(title: str, jobs: list[dict[str, Any]]) -> list[str]:
+    return [
+        f"## {title}",
+        "",
+        f"| fusion | text encoder | start-up s | s/epoch | test s | job of {EPOCHS} epochs, s |",
+        "|---|---|---:|---:|---:|---:|",
+        *(
+            f"| {j['fusion']} | {j['text_encoder']} | {j['startup_s']:.1f} | "
+            f"{j['epoch_s']:.1f} | {j['test_s']:.1f} | {job_seconds(j, EPOCHS):.0f} |"
+            for j in jobs
+        ),
+        "",
+    ]
+
+
+def measured_on(figures: dict[str, Any]) -> str:
     load = figures["load_average"]
+    return (
+        f"{figures['date']}: `{figures['command']}` on {figures['machine']} (torch "
+        f"{figures['torch']}; load average {load['start']} at the start, {load['end']} at the "
+        "end)."
+    )
+
+
+def markdown(figures: dict[str, Any]) -> str:
+    gpu = figures.get("gpu")
     lines = [
         "# What a sweep costs",
         "",
-        f"_Measured {figures['date']}: `{figures['command']}` on {figures['machine']} (torch "
-        f"{figures['torch']}; load average {load['start']} at the start, {load['end']} at the "
-        "end). No GPU has been lent to this project: the GPU column is still to fill, by the "
-        "same script on a GPU node._",
+        f"_Measured {measured_on(figures)} "
+        + (
+            f"GPU rows measured {measured_on(gpu)}_"
+            if gpu
+            else "No GPU has been lent to this project yet: `python "
+            "scripts/benchmark_sweep_cost.py --device cuda` on a GPU node adds the GPU rows._"
+        ),
         "",
         "Each fusion trained one epoch in a fresh process, its job cut by the timestamps of "
         "`train.log` into start-up (interpreter, imports, config, cached data, model, exit), "
         "one epoch (training, validation, checkpoints) and the test of the best checkpoint "
         "(the docstring of `scripts/benchmark_sweep_cost.py`). A job of E epochs costs "
-        f"start-up + E x epoch + test; core-hours count {CORES_PER_JOB} cores a job.",
+        f"start-up + E x epoch + test; core-hours count {CORES_PER_JOB} cores a CPU job, "
+        "GPU-hours one GPU a GPU job (`trainer=gpu`).",
         "",
     ]
     for name, jobs in figures["jobs"].items():
-        lines += [
-            f"## {name}",
-            "",
-            "| fusion | text encoder | start-up s | s/epoch | test s | "
-            f"job of {EPOCHS} epochs, s |",
-            "|---|---|---:|---:|---:|---:|",
-            *(
-                f"| {j['fusion']} | {j['text_encoder']} | {j['startup_s']:.1f} | "
-                f"{j['epoch_s']:.1f} | {j['test_s']:.1f} | {job_seconds(j, EPOCHS):.0f} |"
-                for j in jobs
-            ),
-            "",
-        ]
+        lines += job_table(name, jobs)
+    for name, jobs in (gpu or {"jobs": {}})["jobs"].items():
+        lines += job_table(f"{name}, one GPU", jobs)
     lines += [
         f"## The sweep: every fusion x text encoder x {SEEDS} seeds, {EPOCHS} epochs",
         "",
         "Wall time for S jobs at once, S the smaller of `hydra.launcher.array_parallelism` and "
-        "the jobs the nodes hold together (nodes x cores per node / cores per job); jobs start "
-        "in sweep order as slots free up. Queue waits and Slurm's own latency (about a second "
-        "a job on the local cluster) are not in it.",
+        "the jobs the nodes hold together (nodes x cores per node / cores per job, or their "
+        "GPUs); jobs start in sweep order as slots free up. Queue waits and Slurm's own latency "
+        "(about a second a job on the local cluster) are not in it.",
         "",
         "| experiment | jobs | core-hours (CPU) | GPU-hours | "
         + " | ".join(f"wall, S={s}" for s in SLOTS)
         + " |",
         "|---|---:|---:|---:|" + "---:|" * len(SLOTS),
     ]
-    for name, s in figures["sweeps"].items():
+    rows = [(name, f"{s['core_hours']:.1f}", "-", s) for name, s in figures["sweeps"].items()]
+    rows += [(f"{name}, one GPU a job", "-", f"{s['gpu_hours']:.2f}", s)
+             for name, s in (gpu or {"sweeps": {}})["sweeps"].items()]  # fmt: skip
+    for name, cpu_hours, gpu_hours, s in rows:
         walls = " | ".join(f"{s['wall_h'][str(slots)]:.2f} h" for slots in SLOTS)
-        lines.append(f"| {name} | {s['jobs']} | {s['core_hours']:.1f} | not measured | {walls} |")
+        lines.append(f"| {name} | {s['jobs']} | {cpu_hours} | {gpu_hours} | {walls} |")
     lines += [
         "",
         "## The model against real sweeps",
@@ -251,9 +283,28 @@ def markdown(figures: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def conditions(args: argparse.Namespace, began: float, load: float) -> dict[str, Any]:
+    """When, where and with what the jobs were measured."""
+    cores = f"{os.cpu_count()} cores"
+    return {
+        "date": str(date.today()),
+        "command": "python scripts/benchmark_sweep_cost.py"
+        + (" --quick" if args.quick else "")
+        + (f" --device {args.device}" if args.device != "cpu" else ""),
+        "machine": f"{torch.cuda.get_device_name()}, {cores}"
+        if args.device == "cuda"
+        else f"{_cpu_model()}, {cores}",
+        "torch": torch.__version__,
+        "runtime_s": round(time.perf_counter() - began, 1),
+        "load_average": {"start": round(load, 2), "end": round(os.getloadavg()[0], 2)},
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fusions", nargs="+", default=FUSIONS)
+    parser.add_argument("--device", choices=sorted(DEVICE_OVERRIDES), default="cpu",
+                        help="cuda: the GPU rows, added to --out's CPU figures")  # fmt: skip
     parser.add_argument("--data-dir", type=Path, default=ROOT / "outputs" / "benchmark" / "data")
     parser.add_argument("--work", type=Path, default=ROOT / "outputs" / "benchmark" / "sweep_cost")
     parser.add_argument("--out", type=Path, default=OUT)
@@ -277,19 +328,22 @@ def main() -> None:
             args.out.write_text(json.dumps(figures, indent=1) + "\n")
         args.out.with_suffix(".md").write_text(markdown(figures) + "\n")
         return
+    if args.device == "cuda":
+        if not torch.cuda.is_available():
+            raise SystemExit("--device cuda: no CUDA GPU visible to torch on this machine")
+        if not args.out.is_file():
+            raise SystemExit(f"--device cuda adds the GPU rows to {args.out}'s CPU figures, and "
+                             "there is none: run the script without --device first")  # fmt: skip
     began, load = time.perf_counter(), os.getloadavg()[0]
     jobs = measure(args)
-    figures = {
-        "jobs": jobs,
-        "sweeps": {name: sweep(j, SEEDS, EPOCHS) for name, j in jobs.items()},
-        "validation": [validate(args, jobs["default"], batch) for batch in VALIDATION_BATCHES],
-        "date": str(date.today()),
-        "command": "python scripts/benchmark_sweep_cost.py" + (" --quick" if args.quick else ""),
-        "machine": f"{_cpu_model()}, {os.cpu_count()} cores",
-        "torch": torch.__version__,
-        "runtime_s": round(time.perf_counter() - began, 1),
-        "load_average": {"start": round(load, 2), "end": round(os.getloadavg()[0], 2)},
-    }
+    sweeps = {name: sweep(j, SEEDS, EPOCHS, args.device) for name, j in jobs.items()}
+    if args.device == "cuda":
+        figures = json.loads(args.out.read_text())
+        figures["gpu"] = {"jobs": jobs, "sweeps": sweeps, **conditions(args, began, load)}
+    else:
+        validation = [validate(args, jobs["default"], batch) for batch in VALIDATION_BATCHES]
+        figures = {"jobs": jobs, "sweeps": sweeps, "validation": validation,
+                   **conditions(args, began, load)}  # fmt: skip
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(figures, indent=1) + "\n")
     args.out.with_suffix(".md").write_text(markdown(figures) + "\n")

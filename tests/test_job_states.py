@@ -4,11 +4,13 @@ A stand-in ``squeue`` on the ``PATH`` plays Slurm here; ``test_slurm.py`` asks a
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 from pathlib import Path
 
 import pytest
+from omegaconf import OmegaConf
 
 from rolefusion.commands.report import read_jobs
 from rolefusion.runs.job_states import (
@@ -18,6 +20,7 @@ from rolefusion.runs.job_states import (
     still_queued,
     submitted_runs,
 )
+from rolefusion.runs.sweep_summary import SweepSummary
 
 
 @pytest.fixture
@@ -77,3 +80,23 @@ def test_a_run_directory_whose_job_slurm_still_has_is_named_before_a_new_submiss
     sweep = sweep_of_two(tmp_path)
     assert still_queued(sweep, ["0", "1"]) == ["7_0"]
     assert still_queued(sweep, ["1", "2"]) == []  # 7_1 has ended: its directory is free
+
+
+@pytest.mark.parametrize(
+    ("wait", "counted"), [(True, "failed        1"), (False, "running       1")]
+)
+def test_a_waited_sweep_counts_a_job_slurm_still_lists_by_its_result(
+    tmp_path: Path, squeue: Path, capsys: pytest.CaptureFixture[str], wait: bool, counted: str
+) -> None:
+    """The launcher has a job's result as soon as its function returns, and a multi-node job
+    may stay in ``squeue`` a moment longer while its tasks exit: once a sweep has waited for
+    every job, none is running. Without waiting, Slurm's word is all there is."""
+    sweep = sweep_of_two(tmp_path)
+    (sweep / "0" / ".hydra").mkdir(parents=True)
+    (sweep / "0" / ".hydra" / "overrides.yaml").write_text("- model/fusion=concat\n")
+    (sweep / "0" / "failed.json").write_text(json.dumps({"error": "E", "message": "m"}))
+    config = OmegaConf.create({"hydra": {"sweep": {"dir": str(sweep)}, "launcher": {"wait": wait}}})
+    SweepSummary().on_multirun_end(config)
+    summary = capsys.readouterr().out
+    assert counted in summary, summary
+    assert ("  failed: 0: E: m" in summary) is wait

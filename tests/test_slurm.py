@@ -1,10 +1,10 @@
 """The launchers: ``hydra/launcher=local`` (parallel processes) and ``hydra/launcher=slurm``.
 
-The Slurm sweeps run on a real Slurm: a one-node cluster on localhost, started for the session
-by ``scripts/local_slurm.py`` (munged, MariaDB, slurmdbd, slurmctld, slurmd) and stopped at its
-end. They are skipped, with the reason, only where that cluster cannot start (not root, no Slurm
-and no apt to install it); with ``ROLEFUSION_REQUIRE_SLURM=1`` (set by ``.ci/run`` once the
-install succeeded) they fail instead."""
+The Slurm sweeps run on a real Slurm: a two-node cluster on localhost (two slurmd), started for
+the session by ``scripts/local_slurm.py`` (munged, MariaDB, slurmdbd, slurmctld, slurmd) and
+stopped at its end. They are skipped, with the reason, only where that cluster cannot start (not
+root, no Slurm and no apt to install it); with ``ROLEFUSION_REQUIRE_SLURM=1`` (set by
+``.ci/run`` once the install succeeded) they fail instead."""
 
 from __future__ import annotations
 
@@ -220,7 +220,10 @@ def test_local_launcher_runs_each_job_in_its_own_process(tmp_path, data_dir):
 def test_local_cluster_reports_every_daemon_running(slurm):
     status = local_slurm("status", "--state-dir", slurm, timeout=60)
     assert status.returncode == 0, status.stdout + status.stderr
-    assert "node       idle" in status.stdout or "node       mixed" in status.stdout
+    for daemon in ("munged", "mariadbd", "slurmdbd", "slurmctld", "slurmd-node1", "slurmd-node2"):
+        assert re.search(rf"^{daemon} +running, pid \d+$", status.stdout, re.M), status.stdout
+    for node in ("node1", "node2"):
+        assert re.search(rf"^{node} +(idle|mixed|allocated)$", status.stdout, re.M), status.stdout
 
 
 @pytest.mark.slow

@@ -1,14 +1,17 @@
 """``scripts/benchmark_sweep_cost.py``: the cost model's arithmetic on hand-made numbers, the
-published figures against their JSON, and the script end to end on tiny data."""
+published figures against their JSON, and the script end to end on tiny data (its GPU rows
+where there is a GPU)."""
 
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -57,6 +60,44 @@ def test_a_sweep_counts_every_seed_and_its_cores():
     assert result["wall_h"]["1"] == pytest.approx(3 * (115 + 25) / 3600)
     # Slots of 115 and 115 s, then the third 115 s job after one, the 25 s ones after the other.
     assert result["wall_h"]["2"] == pytest.approx(2 * 115 / 3600)
+    on_gpus = sweep(jobs, seeds=3, epochs=5, device="cuda")  # one GPU a job, not its cores
+    assert on_gpus["gpu_hours"] == pytest.approx(3 * (115 + 25) / 3600)
+    assert "core_hours" not in on_gpus and on_gpus["wall_h"] == result["wall_h"]
+
+
+def test_gpu_rows_join_the_cpu_ones_in_the_report():
+    figures = json.loads(OUT.read_text())
+    assert "No GPU has been lent" in markdown(figures) and "one GPU a job" not in markdown(figures)
+    jobs = [{"fusion": "concat", "text_encoder": "lstm", "startup_s": 12.0, "epoch_s": 1.5,
+             "test_s": 0.5, "wall_s": 14.0}]  # fmt: skip
+    figures["gpu"] = {
+        "jobs": {"default": jobs}, "sweeps": {"default": sweep(jobs, SEEDS, EPOCHS, "cuda")},
+        "date": "2027-01-01", "command": "python scripts/benchmark_sweep_cost.py --device cuda",
+        "machine": "a GPU, 16 cores", "torch": "2.x", "load_average": {"start": 1, "end": 2},
+    }  # fmt: skip
+    report = markdown(figures)
+    assert "GPU rows measured 2027-01-01: `python scripts/benchmark_sweep_cost.py --device " in (
+        report
+    )
+    assert (
+        "## default, one GPU\n" in report and "| concat | lstm | 12.0 | 1.5 | 0.5 | 20 |" in report
+    )
+    gpu_hours = SEEDS * 20 / 3600
+    assert f"| default, one GPU a job | {SEEDS} | - | {gpu_hours:.2f} | 0.02 h |" in report
+    assert report.count("| default | 72 | 1.8 | - |") == 1  # the CPU row kept
+
+
+def test_gpu_rows_are_refused_without_a_gpu(tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is visible: the GPU rows are measured by the test below")
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "benchmark_sweep_cost.py"), "--device", "cuda",
+         f"--out={tmp_path / 'scaling.json'}"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert "--device cuda: no CUDA GPU visible to torch on this machine" in done.stderr
+    assert not (tmp_path / "scaling.json").exists()
 
 
 def test_the_published_figures_hold_together():
@@ -89,3 +130,23 @@ def test_the_script_measures_models_and_checks_them_against_a_sweep(tmp_path, da
     assert [v["batch"] for v in figures["validation"]] == [1, 2]
     assert all(v["predicted_s"] > 0 and v["measured_s"] > 0 for v in figures["validation"])
     assert "The model against real sweeps" in out.with_suffix(".md").read_text()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_the_script_adds_gpu_rows_and_keeps_the_cpu_figures(tmp_path, data_dir):
+    out = tmp_path / "scaling.json"
+    shutil.copy(OUT, out)
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "benchmark_sweep_cost.py"), "--quick",
+         "--device", "cuda", "--fusions", "concat", f"--out={out}", f"--work={tmp_path}",
+         f"--data-dir={data_dir}"],
+        capture_output=True, text=True, timeout=900, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    figures = json.loads(out.read_text())
+    published = json.loads(OUT.read_text())
+    assert {k: figures[k] for k in published} == published
+    assert [len(jobs) for jobs in figures["gpu"]["jobs"].values()] == [2, 1]
+    assert all(s["gpu_hours"] > 0 for s in figures["gpu"]["sweeps"].values())
+    assert "one GPU a job" in out.with_suffix(".md").read_text()

@@ -52,8 +52,11 @@ class Job:
         return node
 
 
-def read_jobs(sweep_dir: Path) -> list[Job]:
-    """Every job directory (one holding ``.hydra/overrides.yaml``) under ``sweep_dir``."""
+def read_jobs(sweep_dir: Path, ask_slurm: bool = True) -> list[Job]:
+    """Every job directory (one holding ``.hydra/overrides.yaml``) under ``sweep_dir``, and
+    with ``ask_slurm`` the runs Slurm still has. Without it, for a sweep whose launcher waited
+    for every job: each has returned its result, though Slurm may list it for a moment longer,
+    while its processes exit."""
     jobs = []
     for overrides_file in sorted(sweep_dir.glob("**/.hydra/overrides.yaml")):
         directory = overrides_file.parent.parent
@@ -67,7 +70,8 @@ def read_jobs(sweep_dir: Path) -> list[Job]:
             failure = json.loads((directory / "failed.json").read_text())
             job.error = f"{failure['error']}: {failure['message']}"
         jobs.append(job)
-    jobs += mark_queued(sweep_dir, jobs)
+    if ask_slurm:
+        jobs += mark_queued(sweep_dir, jobs)
     if not jobs:
         raise FileNotFoundError(f"{sweep_dir}: no job directories (*/.hydra/overrides.yaml)")
     return jobs

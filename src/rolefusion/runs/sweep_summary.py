@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 SHOWN = {"done": "done", "failed": "failed", "pruned": "pruned", "incomplete": "not finished"}
 """The report's job statuses always shown, in this order, as the summary names them; any other
@@ -27,18 +27,21 @@ class SweepSummary(Callback):
     :func:`sweep_summary` when a multirun ends, locally or on Slurm."""
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        print(sweep_summary(Path(config.hydra.sweep.dir)), flush=True)
+        waited = OmegaConf.select(config, "hydra.launcher.wait", default=True)
+        print(sweep_summary(Path(config.hydra.sweep.dir), ask_slurm=not waited), flush=True)
 
 
-def sweep_summary(sweep_dir: Path) -> str:
+def sweep_summary(sweep_dir: Path, ask_slurm: bool = True) -> str:
     """A few lines: the number of jobs per outcome, each failed job's directory and error, and
-    the ``rolefusion-report`` command for this sweep."""
+    the ``rolefusion-report`` command for this sweep. ``ask_slurm=False`` once the launcher has
+    every job's result: Slurm may still list a job whose tasks are exiting, which is not running
+    any more (:func:`rolefusion.runs.sweep_jobs.read_jobs`)."""
     # Here, not at the top: Hydra imports this module as every command starts, and the reader
     # brings pandas (0.4 s).
     from rolefusion.runs.sweep_jobs import read_jobs
 
     try:
-        jobs = read_jobs(sweep_dir)
+        jobs = read_jobs(sweep_dir, ask_slurm)
     except FileNotFoundError:
         return f"sweep {sweep_dir}: no job directories"
     counts = Counter(job.status for job in jobs)
