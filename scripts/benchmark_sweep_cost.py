@@ -11,10 +11,12 @@ and of the large one (128 px images, transformer text) is trained one epoch by
   checkpoints; the first epoch also holds the sanity check, a few batches);
 - **test**: from there to the job's last line (testing the best checkpoint, writing results).
 
-A job of ``E`` epochs then costs ``start-up + E x epoch + test``. The sweep's core-hours are the
-sum over its jobs times the cores a job holds; its wall time for ``S`` jobs at once (the
-smaller of ``array_parallelism`` and what the nodes hold) comes from starting the jobs in sweep
-order, each as soon as a slot is free, as Slurm starts an array's tasks. The model is checked
+Each job is measured ``--repeats`` times, in rounds (every job, then every job again), and its
+figures are the medians; the rounds give the spread. A job of ``E`` epochs then costs
+``start-up + E x epoch + test``. The sweep's core-hours are the sum over its jobs times the
+cores a job holds; its wall time for ``S`` jobs at once (the smaller of ``array_parallelism``
+and what the nodes hold) comes from starting the jobs in sweep order, each as soon as a slot is
+free, as Slurm starts an array's tasks. The model is checked
 against one real sweep: ``hydra/launcher=local`` with ``hydra.sweeper.max_batch_size=2`` (two
 jobs at once, each pair after the previous one) is predicted, then run, and both are reported.
 
@@ -24,7 +26,7 @@ a CPU one and is not repeated there.
 
 Writes ``docs/scaling.json`` and ``docs/scaling.md``.
 
-    .venv/bin/python scripts/benchmark_sweep_cost.py                # ~20 min on 2 cores
+    .venv/bin/python scripts/benchmark_sweep_cost.py                # ~45 min on 2 cores
     .venv/bin/python scripts/benchmark_sweep_cost.py --device cuda  # on a GPU node: the GPU rows
     .venv/bin/python scripts/benchmark_sweep_cost.py --report-only
 """
@@ -37,6 +39,7 @@ import json
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -68,6 +71,8 @@ CORES_PER_JOB = 2
 DEVICE_OVERRIDES = {"cpu": [], "cuda": ["trainer=gpu"]}
 """What each ``--device`` adds to every job: a GPU job is ``trainer=gpu``, one GPU."""
 SLOTS = (1, 2, 8, 16, 72)
+PARTS = ("startup_s", "epoch_s", "test_s", "wall_s")
+REPEATS = 3
 STAMP = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})\]")
 VALIDATION_JOBS = 4
 """The validation sweeps: the first fusions measured, with the LSTM."""
@@ -106,23 +111,31 @@ def train(args: argparse.Namespace, run_dir: Path, *overrides: str) -> tuple[str
     return (run_dir / "train.log").read_text(), wall
 
 
-def measure(args: argparse.Namespace) -> dict[str, Any]:
-    jobs: dict[str, list[dict[str, Any]]] = {}
-    for name, experiment in EXPERIMENTS.items():
-        train(args, args.work / "warm-up", *experiment["overrides"], "trainer.max_epochs=1")
-        jobs[name] = []
-        for encoder in experiment["text_encoders"]:
-            for fusion in args.fusions:
-                run_dir = args.work / "jobs" / f"{name.split()[0]}-{fusion}-{encoder}"
-                log, wall = train(
-                    args, run_dir, *experiment["overrides"], "trainer.max_epochs=1",
-                    f"model/fusion={fusion}", f"model/text_encoder={encoder}",
-                )  # fmt: skip
-                job = {"fusion": fusion, "text_encoder": encoder, "wall_s": wall,
-                       **parts(log, wall)}  # fmt: skip
-                jobs[name].append(job)
-                print(f"{name}: {fusion} + {encoder}: start-up {job['startup_s']:.1f} s, epoch "
-                      f"{job['epoch_s']:.1f} s, test {job['test_s']:.1f} s")  # fmt: skip
+def measure(args: argparse.Namespace) -> dict[str, list[dict[str, Any]]]:
+    """Each job ``args.repeats`` times, the repeats outermost (every job, then every job again),
+    so that a change in the machine's load touches all jobs alike. A job's figures are the
+    medians of its repeats; the repeats are kept for the spread."""
+    repeats: dict[tuple[str, str, str], list[dict[str, float]]] = {}
+    for repeat in range(args.repeats):
+        for name, experiment in EXPERIMENTS.items():
+            if repeat == 0:
+                train(args, args.work / "warm-up", *experiment["overrides"], "trainer.max_epochs=1")
+            for encoder in experiment["text_encoders"]:
+                for fusion in args.fusions:
+                    run_dir = args.work / "jobs" / f"{name.split()[0]}-{fusion}-{encoder}"
+                    log, wall = train(
+                        args, run_dir, *experiment["overrides"], "trainer.max_epochs=1",
+                        f"model/fusion={fusion}", f"model/text_encoder={encoder}",
+                    )  # fmt: skip
+                    cut = {"wall_s": wall, **parts(log, wall)}
+                    repeats.setdefault((name, fusion, encoder), []).append(cut)
+                    print(f"repeat {repeat + 1}/{args.repeats}: {name}: {fusion} + {encoder}: "
+                          f"start-up {cut['startup_s']:.1f} s, epoch {cut['epoch_s']:.1f} s, "
+                          f"test {cut['test_s']:.1f} s", flush=True)  # fmt: skip
+    jobs: dict[str, list[dict[str, Any]]] = {name: [] for name in EXPERIMENTS}
+    for (name, fusion, encoder), cuts in repeats.items():
+        medians = {part: statistics.median(cut[part] for cut in cuts) for part in PARTS}
+        jobs[name].append({"fusion": fusion, "text_encoder": encoder, **medians, "repeats": cuts})
     return jobs
 
 
@@ -152,10 +165,16 @@ def sweep(
     swept key, the seed, varies fastest). A CPU job holds :data:`CORES_PER_JOB` cores, a GPU
     job one GPU."""
     durations = [job_seconds(job, epochs) for job in jobs for _ in range(seeds)]
-    hours = ("core_hours", CORES_PER_JOB) if device == "cpu" else ("gpu_hours", 1)
+    hours, per_job = ("core_hours", CORES_PER_JOB) if device == "cpu" else ("gpu_hours", 1)
+    # The sweep as each repeat measured it (every job's r-th run): the spread of the total.
+    totals = [
+        seeds * sum(job_seconds(job["repeats"][r], epochs) for job in jobs) * per_job / 3600
+        for r in range(min(len(job["repeats"]) for job in jobs))
+    ]
     return {
         "jobs": len(durations),
-        hours[0]: sum(durations) * hours[1] / 3600,
+        hours: sum(durations) * per_job / 3600,
+        f"{hours}_range": [min(totals), max(totals)],
         "wall_h": {str(s): wall_time(durations, s) / 3600 for s in SLOTS},
     }
 
@@ -190,18 +209,29 @@ def validate(
 
 
 def job_table(title: str, jobs: list[dict[str, Any]]) -> list[str]:
+    def spread(job: dict[str, Any]) -> str:
+        each = [job_seconds(cut, EPOCHS) for cut in job["repeats"]]
+        return f"{job_seconds(job, EPOCHS):.0f} ({min(each):.0f}-{max(each):.0f})"
+
     return [
         f"## {title}",
         "",
-        f"| fusion | text encoder | start-up s | s/epoch | test s | job of {EPOCHS} epochs, s |",
+        "| fusion | text encoder | start-up s | s/epoch | test s | "
+        f"job of {EPOCHS} epochs, s (range) |",
         "|---|---|---:|---:|---:|---:|",
         *(
             f"| {j['fusion']} | {j['text_encoder']} | {j['startup_s']:.1f} | "
-            f"{j['epoch_s']:.1f} | {j['test_s']:.1f} | {job_seconds(j, EPOCHS):.0f} |"
+            f"{j['epoch_s']:.1f} | {j['test_s']:.1f} | {spread(j)} |"
             for j in jobs
         ),
         "",
     ]
+
+
+def hours(sweep: dict[str, Any], key: str) -> str:
+    """``1.49 (1.45-1.54)``: the median jobs' total, and the range of the rounds' totals."""
+    low, high = sweep[f"{key}_range"]
+    return f"{sweep[key]:.2f} ({low:.2f}-{high:.2f})"
 
 
 def measured_on(figures: dict[str, Any]) -> str:
@@ -231,7 +261,10 @@ def markdown(figures: dict[str, Any]) -> str:
         "one epoch (training, validation, checkpoints) and the test of the best checkpoint "
         "(the docstring of `scripts/benchmark_sweep_cost.py`). A job of E epochs costs "
         f"start-up + E x epoch + test; core-hours count {CORES_PER_JOB} cores a CPU job, "
-        "GPU-hours one GPU a GPU job (`trainer=gpu`).",
+        "GPU-hours one GPU a GPU job (`trainer=gpu`). Every job was measured "
+        f"{len(next(iter(figures['jobs'].values()))[0]['repeats'])} times, all jobs in turn "
+        "before the next round: the figures are medians, the ranges those of the rounds "
+        "(a job's, or the whole sweep's as each round measured it).",
         "",
     ]
     for name, jobs in figures["jobs"].items():
@@ -251,8 +284,8 @@ def markdown(figures: dict[str, Any]) -> str:
         + " |",
         "|---|---:|---:|---:|" + "---:|" * len(SLOTS),
     ]
-    rows = [(name, f"{s['core_hours']:.1f}", "-", s) for name, s in figures["sweeps"].items()]
-    rows += [(f"{name}, one GPU a job", "-", f"{s['gpu_hours']:.2f}", s)
+    rows = [(name, hours(s, "core_hours"), "-", s) for name, s in figures["sweeps"].items()]
+    rows += [(f"{name}, one GPU a job", "-", hours(s, "gpu_hours"), s)
              for name, s in (gpu or {"sweeps": {}})["sweeps"].items()]  # fmt: skip
     for name, cpu_hours, gpu_hours, s in rows:
         walls = " | ".join(f"{s['wall_h'][str(slots)]:.2f} h" for slots in SLOTS)
@@ -290,6 +323,7 @@ def conditions(args: argparse.Namespace, began: float, load: float) -> dict[str,
         "date": str(date.today()),
         "command": "python scripts/benchmark_sweep_cost.py"
         + (" --quick" if args.quick else "")
+        + (f" --repeats {args.repeats}" if args.repeats != REPEATS else "")
         + (f" --device {args.device}" if args.device != "cpu" else ""),
         "machine": f"{torch.cuda.get_device_name()}, {cores}"
         if args.device == "cuda"
@@ -303,6 +337,7 @@ def conditions(args: argparse.Namespace, began: float, load: float) -> dict[str,
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fusions", nargs="+", default=FUSIONS)
+    parser.add_argument("--repeats", type=int, default=REPEATS, help="rounds of every job")
     parser.add_argument("--device", choices=sorted(DEVICE_OVERRIDES), default="cpu",
                         help="cuda: the GPU rows, added to --out's CPU figures")  # fmt: skip
     parser.add_argument("--data-dir", type=Path, default=ROOT / "outputs" / "benchmark" / "data")

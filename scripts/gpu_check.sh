@@ -7,6 +7,9 @@
 #
 #   scripts/gpu_check.sh                 # after `make install`; figures in outputs/benchmark/gpu.md
 #   COMPILE=1 scripts/gpu_check.sh       # the same with model.compile=true
+#
+# What a sweep costs in GPU-hours is a longer, separate pass (every fusion, one-epoch jobs):
+#   .venv/bin/python scripts/benchmark_sweep_cost.py --device cuda   # GPU rows of docs/scaling.md
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python=${PYTHON:-.venv/bin/python}

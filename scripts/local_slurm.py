@@ -17,9 +17,9 @@ The two nodes, ``node1`` and ``node2``, are two slurmd on this host, each on its
 each claiming all of its CPUs. Partition ``debug`` (the default) is ``node1`` alone: a one-node
 cluster whose jobs hold the machine. Partition ``two_nodes`` is both: a job of
 ``--nodes=2`` gets a task on each, with the environment Slurm gives tasks on two machines
-(``SLURM_NODEID``, ``SLURM_JOB_NODELIST=node[1-2]``). The node names resolve nowhere (Slurm
-refuses a node named ``localhost`` beside another daemon of the host), so a multi-node job must
-be told its rendezvous address: ``MASTER_ADDR=127.0.0.1``.
+(``SLURM_NODEID``, ``SLURM_NODELIST=node[1-2]``). The node names resolve nowhere (with a node
+named ``localhost`` beside a second one, Slurm 22.05 stops at "Duplicated NodeHostName"), so a
+DDP job on this cluster must be told where its ranks meet: ``MASTER_ADDR=127.0.0.1``.
 
 The daemons run as root (slurmd must; the others then need no access to a root-only ``DIR``).
 Their pids go to ``DIR/daemons.json``; ``stop`` ends those and only those, after cancelling the
