@@ -9,6 +9,8 @@ from unittest import mock
 
 import lightning as L
 import pytest
+from lightning.pytorch.utilities.rank_zero import rank_zero_only
+from lightning_utilities.core.rank_zero import rank_zero_only as utilities_rank_zero_only
 
 from rolefusion.runs.rendezvous import RendezvousAddressError, check_rendezvous_address
 
@@ -25,6 +27,15 @@ UNRESOLVABLE = "node[1-2].invalid"
 """.invalid never resolves (RFC 2606)."""
 
 
+@pytest.fixture(autouse=True)
+def process_rank_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A DDP Trainer built from rank 1's variables makes this whole process rank 1 for
+    Lightning (``rank_zero_only.rank``): the later tests of this worker would then log nothing.
+    Restored after each test."""
+    for function in (rank_zero_only, utilities_rank_zero_only):
+        monkeypatch.setattr(function, "rank", function.rank)
+
+
 def two_node_trainer() -> L.Trainer:
     return L.Trainer(accelerator="cpu", devices=1, num_nodes=2, strategy="ddp", logger=False,
                      enable_checkpointing=False, enable_progress_bar=False)  # fmt: skip
@@ -39,6 +50,7 @@ def test_a_first_node_that_does_not_resolve_is_refused_naming_master_addr():
                    "SLURM_NODELIST": UNRESOLVABLE}  # fmt: skip
     with mock.patch.dict(os.environ, environment, clear=True):
         trainer = two_node_trainer()
+        assert rank_zero_only.rank == 1  # what process_rank_kept undoes
         assert type(trainer.strategy.cluster_environment).__name__ == "SLURMEnvironment"
         with pytest.raises(RendezvousAddressError) as raised:
             check_rendezvous_address(trainer)
