@@ -278,8 +278,8 @@ def ddp_sweep(
     """A one-epoch sweep of one multi-process job on the local cluster, each rank recording what
     it saw in ``root/ranks``; 33 test examples, which no number of ranks divides evenly."""
     command = train_command(
-        root, data_dir, "hydra/launcher=slurm", "hydra.launcher.partition=debug", *overrides,
-        "trainer.max_epochs=1", "data.source.num_test=33", "data.source.num_val=31",
+        root, data_dir, "hydra/launcher=slurm", *overrides, "trainer.max_epochs=1",
+        "data.source.num_test=33", "data.source.num_val=31",
         "+callbacks.ranks._target_=interruptions.RecordProcesses",
         f"+callbacks.ranks.directory={root / 'ranks'}", multirun=True,
     )  # fmt: skip
@@ -293,7 +293,10 @@ def ddp_sweep(
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("overrides", "nodes"),
-    [(TWO_TASKS, ["0", "0"]), ([*TWO_NODES, MEET_ON_THIS_HOST], ["0", "1"])],
+    [
+        (["hydra.launcher.partition=debug", *TWO_TASKS], ["0", "0"]),
+        ([*TWO_NODES, MEET_ON_THIS_HOST], ["0", "1"]),
+    ],
     ids=["two tasks on one node", "one task on each of two nodes"],
 )
 def test_a_two_process_job_is_one_ddp_run_whose_ranks_come_from_slurm(
