@@ -3,9 +3,9 @@
 Every rank of a DDP run connects to rank 0's store at ``MASTER_ADDR``; under Slurm, Lightning
 takes it to be the first node of ``SLURM_NODELIST`` unless ``MASTER_ADDR`` is set. On a
 cluster whose short node names do not resolve on the compute nodes (or that needs a domain
-suffix), each rank then retries the name until the process group's timeout, 30 minutes, and the
-job fails with a wall of socket warnings. Resolving the name first turns that half hour into an
-error that says what to set.
+suffix), each rank then retries the name until the process group's timeout (30 minutes by
+default), and the job fails with a wall of socket warnings. Resolving the name first turns that
+half hour into an error that says what to set.
 """
 
 from __future__ import annotations
@@ -37,8 +37,9 @@ def check_rendezvous_address(trainer: L.Trainer) -> None:
         raise RendezvousAddressError(
             f"rank {trainer.global_rank} of {trainer.world_size}: the ranks meet at "
             f"{address!r} ({chosen_by}), which does not resolve on {socket.gethostname()} "
-            f"({error.strerror}); every rank would wait 30 minutes for it. Export MASTER_ADDR, a "
-            "name or IP of the job's first node that every node can reach, in "
+            f"({error.strerror}); every rank would wait for it until the process group's timeout "
+            "(30 minutes by default). Export MASTER_ADDR, a name or IP of the job's first node "
+            "that every node can reach, in "
             "hydra.launcher.setup (its lines run on the first node), e.g. "
             "'export MASTER_ADDR=$(hostname --fqdn)' (docs/cluster.md)"
         ) from None
