@@ -16,9 +16,9 @@ figures are the medians; the rounds give the spread. A job of ``E`` epochs then 
 ``start-up + E x epoch + test``. The sweep's core-hours are the sum over its jobs times the
 cores a job holds; its wall time for ``S`` jobs at once (the smaller of ``array_parallelism``
 and what the nodes hold) comes from starting the jobs in sweep order, each as soon as a slot is
-free, as Slurm starts an array's tasks. The model is checked
-against one real sweep: ``hydra/launcher=local`` with ``hydra.sweeper.max_batch_size=2`` (two
-jobs at once, each pair after the previous one) is predicted, then run, and both are reported.
+free, as Slurm starts an array's tasks. The model is checked against real sweeps:
+``hydra/launcher=local`` with ``hydra.sweeper.max_batch_size`` 1 and 2 (one job at a time, then
+two at once, each pair after the previous one) is predicted, then run, and both are reported.
 
 On a GPU node, ``--device cuda`` measures the same jobs under ``trainer=gpu`` (one GPU a job)
 and adds them to the figures as the GPU rows, keeping the CPU ones; the local-launcher check is
@@ -243,8 +243,14 @@ def measured_on(figures: dict[str, Any]) -> str:
     )
 
 
+def rounds(figures: dict[str, Any]) -> int:
+    """How many times each job was measured (the first job's repeats; all have as many)."""
+    first_job = next(iter(figures["jobs"].values()))[0]
+    return len(first_job["repeats"])
+
+
 def markdown(figures: dict[str, Any]) -> str:
-    gpu = figures.get("gpu")
+    gpu = figures.get("gpu", {})
     lines = [
         "# What a sweep costs",
         "",
@@ -262,14 +268,14 @@ def markdown(figures: dict[str, Any]) -> str:
         "(the docstring of `scripts/benchmark_sweep_cost.py`). A job of E epochs costs "
         f"start-up + E x epoch + test; core-hours count {CORES_PER_JOB} cores a CPU job, "
         "GPU-hours one GPU a GPU job (`trainer=gpu`). Every job was measured "
-        f"{len(next(iter(figures['jobs'].values()))[0]['repeats'])} times, all jobs in turn "
+        f"{rounds(figures)} times, all jobs in turn "
         "before the next round: the figures are medians, the ranges those of the rounds "
         "(a job's, or the whole sweep's as each round measured it).",
         "",
     ]
     for name, jobs in figures["jobs"].items():
         lines += job_table(name, jobs)
-    for name, jobs in (gpu or {"jobs": {}})["jobs"].items():
+    for name, jobs in gpu.get("jobs", {}).items():
         lines += job_table(f"{name}, one GPU", jobs)
     lines += [
         f"## The sweep: every fusion x text encoder x {SEEDS} seeds, {EPOCHS} epochs",
@@ -286,7 +292,7 @@ def markdown(figures: dict[str, Any]) -> str:
     ]
     rows = [(name, hours(s, "core_hours"), "-", s) for name, s in figures["sweeps"].items()]
     rows += [(f"{name}, one GPU a job", "-", hours(s, "gpu_hours"), s)
-             for name, s in (gpu or {"sweeps": {}})["sweeps"].items()]  # fmt: skip
+             for name, s in gpu.get("sweeps", {}).items()]  # fmt: skip
     for name, cpu_hours, gpu_hours, s in rows:
         walls = " | ".join(f"{s['wall_h'][str(slots)]:.2f} h" for slots in SLOTS)
         lines.append(f"| {name} | {s['jobs']} | {cpu_hours} | {gpu_hours} | {walls} |")
